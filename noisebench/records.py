@@ -1,0 +1,123 @@
+"""Result records: the schema every stored number follows.
+
+One record = one evaluation cell: (model + recipe + model options, dataset, training config, seed, noise condition).
+The clean test set is the condition `{"name": "clean", "rate": 0.0}`. Records are plain JSON objects with nested
+fields (never compound keys like "acc,none"):
+
+    {
+      "schema": "noisebench.result/1",
+      "id": "<sha256 of the cell's identity>",        # also the file name in the store
+      "status": "ok" | "failed",  "error": null | "<message>",
+      "model":    {"name", "family", "source", "recipe", "options": {...}},
+      "dataset":  {"name", "fingerprint", "split": "test", "n"},
+      "training": {"config": {...}, "seconds", "trainable_params", "total_params", "epochs_run", "best_epoch",
+                   "val_accuracy", "checkpoint"},
+      "seed": 42,                                      # controls fine-tuning AND this run's noise draw
+      "noise":    {"name", "rate", "options": {...}},
+      "metrics":  {"accuracy", "macro_f1", "per_class_f1": {label_name: f1}, "n"},
+      "realized": {"edit_ratio", "unit_fraction", "changed_examples"},
+      "predictions": {"ids": [...], "labels": [...], "predicted": [...]},
+      "timing":   {"eval_seconds"},
+      "provenance": {"noisebench", "git_commit", "python", "packages": {...}, "device", "host", "created"}
+    }
+
+`identity()` lists exactly the fields that make two records the same cell; `record_id()` hashes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+from noisebench.errors import UsageError
+
+SCHEMA = "noisebench.result/1"
+CLEAN = "clean"
+STATUSES = ("ok", "failed")
+
+
+class CorruptRecord(UsageError):
+    """A stored record that cannot be read or does not follow the schema. The message names the file."""
+
+
+def canonical_json(obj: Any) -> str:
+    """Stable JSON for hashing: sorted keys, no whitespace, floats as Python writes them."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def short_hash(obj: Any, n: int = 16) -> str:
+    return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()[:n]
+
+
+def identity(record: dict) -> dict:
+    """The fields that define a cell. Two records with equal identity are the same result."""
+    return {
+        "model": {k: record["model"][k] for k in ("name", "recipe", "options")},
+        "dataset": {k: record["dataset"][k] for k in ("name", "fingerprint")},
+        "training": record["training"]["config"],
+        "seed": record["seed"],
+        "noise": {k: record["noise"][k] for k in ("name", "rate", "options")},
+    }
+
+
+def record_id(record: dict) -> str:
+    return short_hash(identity(record), 32)
+
+
+def condition_key(record: dict) -> tuple:
+    """(model, recipe, dataset, noise, rate): the row/column a record lands in, seeds pooled."""
+    return (
+        record["model"]["name"],
+        record["model"]["recipe"],
+        record["dataset"]["name"],
+        record["noise"]["name"],
+        float(record["noise"]["rate"]),
+    )
+
+
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "model": ("name", "family", "recipe", "options"),
+    "dataset": ("name", "fingerprint", "n"),
+    "training": ("config",),
+    "noise": ("name", "rate", "options"),
+}
+
+
+def validate(record: Any, where: str = "record") -> dict:
+    """Check a loaded record against the schema; raise CorruptRecord naming `where` and the first problem."""
+    def bad(why: str) -> CorruptRecord:
+        return CorruptRecord(f"corrupt result record {where}: {why}")
+
+    if not isinstance(record, dict):
+        raise bad("not a JSON object")
+    if record.get("schema") != SCHEMA:
+        raise bad(f"schema is {record.get('schema')!r}, expected {SCHEMA!r}")
+    if record.get("status") not in STATUSES:
+        raise bad(f"status is {record.get('status')!r}, expected one of {STATUSES}")
+    for section, keys in _REQUIRED.items():
+        part = record.get(section)
+        if not isinstance(part, dict):
+            raise bad(f"missing section {section!r}")
+        for key in keys:
+            if key not in part:
+                raise bad(f"missing field {section}.{key}")
+    if not isinstance(record.get("seed"), int):
+        raise bad("seed is not an integer")
+    rate = record["noise"]["rate"]
+    if not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
+        raise bad(f"noise.rate {rate!r} is not in [0, 1]")
+    if record["status"] == "ok":
+        metrics = record.get("metrics")
+        if not isinstance(metrics, dict):
+            raise bad("status ok but no metrics")
+        for key in ("accuracy", "macro_f1", "n"):
+            value = metrics.get(key)
+            if not isinstance(value, (int, float)) or (isinstance(value, float) and math.isnan(value)):
+                raise bad(f"metrics.{key} is {value!r}")
+        if not 0.0 <= metrics["accuracy"] <= 1.0 or not 0.0 <= metrics["macro_f1"] <= 1.0:
+            raise bad("metrics outside [0, 1]")
+    if record.get("id") != record_id(record):
+        raise bad("id does not match the record's identity (edited by hand?)")
+    return record
