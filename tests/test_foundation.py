@@ -1,0 +1,123 @@
+"""The foundation: registry lookups, error exit codes, the record schema, atomic store writes, instant --help."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from noisebench import records
+from noisebench.cli import run_cli
+from noisebench.errors import UsageError
+from noisebench.registry import Registry
+from noisebench.store import ResultsStore
+
+
+def test_registry_suggests_the_nearest_name():
+    reg: Registry[int] = Registry("widget")
+    reg.register("substitute", 1)
+    reg.register("swap", 2)
+    with pytest.raises(UsageError) as e:
+        reg.get("substitue")
+    message = str(e.value)
+    assert "unknown widget 'substitue'" in message
+    assert "did you mean 'substitute'" in message
+    assert "swap" in message  # the list of what exists
+
+
+def test_registry_rejects_duplicates():
+    reg: Registry[int] = Registry("widget")
+    reg.register("a", 1)
+    with pytest.raises(ValueError):
+        reg.register("a", 2)
+
+
+def _record(**over) -> dict:
+    rec = {
+        "schema": records.SCHEMA,
+        "status": "ok",
+        "error": None,
+        "model": {"name": "bert-tiny", "family": "encoder", "source": "tiny", "recipe": "full", "options": {}},
+        "dataset": {"name": "clinical-notes", "fingerprint": "abc", "split": "test", "n": 4},
+        "training": {"config": {"epochs": 1}},
+        "seed": 42,
+        "noise": {"name": "substitute", "rate": 0.1, "options": {}},
+        "metrics": {"accuracy": 0.75, "macro_f1": 0.7, "per_class_f1": {}, "n": 4},
+    }
+    rec.update(over)
+    rec["id"] = records.record_id(rec)
+    return rec
+
+
+def test_record_id_depends_only_on_identity():
+    a = _record()
+    b = _record(metrics={"accuracy": 0.5, "macro_f1": 0.5, "per_class_f1": {}, "n": 4})
+    c = _record(seed=43)
+    assert a["id"] == b["id"]
+    assert a["id"] != c["id"]
+
+
+@pytest.mark.parametrize(
+    "mutate, reason",
+    [
+        (lambda r: r.pop("model"), "missing section 'model'"),
+        (lambda r: r["noise"].update(rate=1.5), "noise.rate"),
+        (lambda r: r.update(status="maybe"), "status"),
+        (lambda r: r["metrics"].update(accuracy=None), "metrics.accuracy"),
+        (lambda r: r.update(seed=43), "id does not match"),
+    ],
+)
+def test_validate_names_the_problem(mutate, reason):
+    rec = _record()
+    mutate(rec)
+    with pytest.raises(records.CorruptRecord, match=reason):
+        records.validate(rec, where="x.json")
+
+
+def test_store_put_is_idempotent_and_leaves_no_temp_files(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.put(_record())
+    store.put(_record())
+    files = os.listdir(tmp_path / "records")
+    assert len(files) == 1 and files[0].endswith(".json")
+    good, bad = store.load()
+    assert len(good) == 1 and not bad
+
+
+def test_store_names_a_corrupt_record(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.put(_record())
+    broken = tmp_path / "records" / "deadbeef.json"
+    broken.write_text("{not json")
+    with pytest.raises(records.CorruptRecord, match="deadbeef.json"):
+        store.load()
+    good, bad = store.load(strict=False)
+    assert len(good) == 1 and bad[0][0] == broken
+
+
+def test_unknown_command_is_a_usage_error():
+    assert run_cli(["no-such-command"]) == 2
+
+
+def test_help_is_instant_without_heavy_packages():
+    """`--help` must work when torch, transformers, datasets, matplotlib and pandas are not importable."""
+    code = (
+        "import sys\n"
+        "for m in ('torch','transformers','datasets','matplotlib','pandas','peft','scipy','nlpaug'):\n"
+        "    sys.modules[m] = None\n"
+        "from noisebench.cli import run_cli\n"
+        "codes = [run_cli(['--help'])] + [run_cli([c, '--help']) for c in sys.argv[1:]]\n"
+        "sys.exit(max(codes))\n"
+    )
+    import typer
+
+    from noisebench.cli import app
+
+    commands = sorted(c.name for c in typer.main.get_command(app).commands.values())
+    proc = subprocess.run([sys.executable, "-c", code, *commands], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage" in proc.stdout
+    assert json.dumps(commands)  # at least the listing worked
