@@ -59,7 +59,8 @@ def run_cli(argv: list[str] | None = None) -> int:
     """Run the CLI on `argv` and return the exit code instead of exiting (used by `main` and by tests)."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="noisebench", standalone_mode=False)
+        # With standalone_mode=False, click returns a command's `raise typer.Exit(n)` as the value n.
+        rc = command.main(args=argv, prog_name="noisebench", standalone_mode=False)
     except typer.Exit as e:
         return e.exit_code
     except ClickException as e:  # bad options, missing arguments, unknown command: formatted by click
@@ -74,7 +75,7 @@ def run_cli(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("interrupted; finished results are kept and a re-run resumes", err=True)
         return 130
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 def main() -> None:

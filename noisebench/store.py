@@ -35,6 +35,7 @@ def atomic_write_text(path: Path, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -90,7 +91,8 @@ class ResultsStore:
     def paths(self) -> list[Path]:
         if not self.records_dir.is_dir():
             return []
-        return sorted(p for p in self.records_dir.glob("*.json") if not p.name.startswith("."))
+        names = sorted(n for n in os.listdir(self.records_dir) if n.endswith(".json") and not n.startswith("."))
+        return [self.records_dir / n for n in names]
 
     def load(self, *, strict: bool = True) -> tuple[list[dict], list[tuple[Path, str]]]:
         """All records, sorted by id. Corrupt files raise (strict) or are returned as (path, reason)."""

@@ -1,0 +1,141 @@
+"""`noisebench report`: result records → degradation tables (six formats) and plots.
+
+Pipeline, top to bottom:  load (store, corrupt-record policy) → select (filters, checked against what exists) →
+aggregate.build (paired per-seed estimates) → compare (optional) → render (formats / jsonfmt) and plots.
+
+Corrupt records are never dropped silently: by default `load` fails with a UsageError naming every corrupt file and
+its reason (exit 2); with `skip_corrupt=True` the rest is reported and the corrupt files are returned so the command
+can list them on stderr (they also appear in the JSON under "skipped_corrupt").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from noisebench.errors import UsageError, did_you_mean, unknown_name
+from noisebench.records import CLEAN
+from noisebench.report.aggregate import METRICS, Report, Settings, build
+from noisebench.report.loading import load_records
+from noisebench.stats import METHODS
+
+FORMATS = ("table", "markdown", "csv", "latex", "json", "html")
+EXTENSIONS = {"table": "txt", "markdown": "md", "csv": "csv", "latex": "tex", "json": "json", "html": "html"}
+FILTERS = ("dataset", "model", "noise")
+COMPARISON_FORMATS = ("table", "markdown", "json")
+__all__ = ["FORMATS", "EXTENSIONS", "METRICS", "Report", "Settings", "load", "select", "make_report", "render"]
+
+_SHOW_CORRUPT = 5
+
+
+def load(results_dir: str | os.PathLike, *, skip_corrupt: bool = False,
+         predictions: bool = False) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Validated records of `results_dir` and the skipped corrupt ones as (path, reason). Records carry their
+    per-example predictions only when `predictions` (McNemar needs them); otherwise they come from the summary cache
+    where possible (see report.loading).
+
+    Raises UsageError (exit 2) when the directory is missing or holds no records, and — unless `skip_corrupt` —
+    when any record is corrupt, naming each file (the first five, then a count).
+    """
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise UsageError(f"results directory {root} does not exist (run `noisebench run` first, or pass --results-dir)")
+    good, bad = load_records(root, predictions=predictions)
+    if not good and not bad:
+        raise UsageError(f"no results in {root} (run `noisebench run` first, or pass --results-dir)")
+    skipped = [(str(path), reason) for path, reason in bad]
+    if skipped and not skip_corrupt:
+        shown = "; ".join(reason for _, reason in skipped[:_SHOW_CORRUPT])
+        more = f"; and {len(skipped) - _SHOW_CORRUPT} more" if len(skipped) > _SHOW_CORRUPT else ""
+        raise UsageError(f"{len(skipped)} corrupt result record(s): {shown}{more} "
+                         "(fix or remove them, or pass --skip-corrupt to report the rest)")
+    if not good:
+        raise UsageError(f"no readable results in {root} ({len(skipped)} corrupt record(s) skipped)")
+    return good, skipped
+
+
+def _values(records: list[dict], name: str) -> set[str]:
+    if name == "dataset":
+        return {r["dataset"]["name"] for r in records}
+    if name == "model":
+        return {r["model"]["name"] for r in records}
+    return {r["noise"]["name"] for r in records if r["noise"]["name"] != CLEAN}
+
+
+def _record_value(record: dict, name: str) -> str:
+    return record[name]["name"]
+
+
+def parse_list(value: str | None) -> list[str]:
+    """'a, b,,c' → ['a', 'b', 'c']; None or '' → [] (no filter)."""
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def select(records: list[dict], where: str = "the results", **filters: list[str]) -> list[dict]:
+    """Records matching every filter (dataset/model/noise names; [] = all). Clean records always pass the noise
+    filter: drops need them. An unknown value raises UsageError listing what exists, with a did-you-mean."""
+    for name, wanted in filters.items():
+        if name not in FILTERS:
+            raise ValueError(f"unknown filter {name!r}")
+        existing = _values(records, name)
+        for value in wanted:
+            if value not in existing:
+                raise UsageError(f"unknown {name} {value!r}{did_you_mean(value, sorted(existing))}; {where} hold "
+                                 f"{name}s: {', '.join(sorted(existing)) or '(none)'}")
+    out = matching(records, filters)
+    if not out:
+        given = " ".join(f"--{k} {','.join(v)}" for k, v in filters.items() if v)
+        raise UsageError(f"no results match {given}")
+    return out
+
+
+def matching(records: list[dict], filters: dict[str, list[str]]) -> list[dict]:
+    """Records whose dataset/model/noise names are in the filter lists ([] = any); clean records ignore the noise
+    filter. No validation of the filter values (see `select`)."""
+    out = []
+    for rec in records:
+        if all(not wanted or (name == "noise" and rec["noise"]["name"] == CLEAN) or _record_value(rec, name) in wanted
+               for name, wanted in filters.items()):
+            out.append(rec)
+    return out
+
+
+def check_settings(settings: Settings) -> None:
+    """Validate user-facing settings once, at the boundary (UsageError, exit 2)."""
+    if settings.metric not in METRICS:
+        raise unknown_name("metric", settings.metric, METRICS)
+    if settings.ci not in METHODS:
+        raise unknown_name("interval method (--ci)", settings.ci, METHODS)
+    if not 0.0 < settings.level < 1.0:
+        raise UsageError(f"--level must be between 0 and 1 (e.g. 0.95), got {settings.level}")
+    if settings.resamples < 100:
+        raise UsageError(f"--resamples must be at least 100, got {settings.resamples}")
+
+
+def make_report(records: list[dict], settings: Settings, filters: dict[str, list[str]] | None = None,
+                skipped: list[tuple[str, str]] | None = None) -> Report:
+    """Aggregate selected records (and run comparisons when settings.compare names a reference model)."""
+    check_settings(settings)
+    report = build(records, settings, filters)
+    report.skipped = list(skipped or [])
+    if settings.compare:
+        from noisebench.report.compare import compare
+
+        report.comparisons = compare(report, records)
+    return report
+
+
+def render(report: Report, fmt: str, *, color: bool = False, width: int | None = None) -> str:
+    """The report in `fmt` (one of FORMATS) as text."""
+    from noisebench.report import formats, jsonfmt
+
+    if fmt not in FORMATS:
+        raise unknown_name("format", fmt, FORMATS)
+    if fmt == "json":
+        return jsonfmt.render_json(report)
+    if fmt == "table":
+        return formats.render_table(report, color=color, width=width)
+    if report.comparisons is not None and fmt not in COMPARISON_FORMATS:
+        raise UsageError(f"--compare is shown in the {', '.join(COMPARISON_FORMATS)} formats, not {fmt}")
+    return {"markdown": formats.render_markdown, "csv": formats.render_csv, "latex": formats.render_latex,
+            "html": formats.render_html}[fmt](report)

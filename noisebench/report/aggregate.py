@@ -1,0 +1,321 @@
+"""Aggregation: validated result records → a `Report` of per-condition estimates. Pure: no I/O, no formatting.
+
+Rows ("arms") are (dataset, model, recipe, variant); the variant is a short hash of the model options, the training
+config and the dataset fingerprint, so records trained differently are never pooled into one row. Its label shows
+the hash only when one model + recipe has several variants. Columns are noise conditions (name, rate, options hash).
+
+Per cell (arm × noisy condition), for each metric in METRICS:
+- seeds are paired: a seed counts only when the arm has an ok clean record AND an ok noisy record for it (the same
+  trained model); clean, noisy and drop are all estimated over exactly those paired seeds, so noisy = clean - drop.
+- drop = clean - noisy per seed, then `stats.paired_drop` (positive = the noise costs accuracy).
+- expected seeds = every seed with any record of the arm (any condition, any status). status is "ok" (all expected
+  seeds paired), "partial" (some), "failed" (none paired and at least one failed noisy run) or "missing" (not run,
+  or no clean result to pair with).
+The row's clean estimate uses every ok clean seed of the arm.
+
+Most robust (per dataset, noise condition and metric): among cells with at least one paired seed, the cell with the
+smallest drop is marked only when it and every other cell have an interval and its upper bound lies strictly below
+every other cell's lower bound (non-overlapping intervals). Ties, a single competitor, or any overlap: no mark.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from noisebench import stats
+from noisebench.records import CLEAN, short_hash
+
+METRICS = ("accuracy", "macro_f1")
+METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
+CI_METHODS = stats.METHODS
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How estimates are computed and which metric the human-readable formats show."""
+
+    metric: str = "accuracy"
+    ci: str = "t"
+    level: float = 0.95
+    bootstrap_seed: int = stats.DEFAULT_BOOTSTRAP_SEED
+    resamples: int = stats.DEFAULT_RESAMPLES
+    compare: str | None = None  # reference model for pairwise comparisons (see report.compare)
+    mcnemar: bool = False
+
+
+@dataclass(frozen=True, order=True)
+class Arm:
+    dataset: str
+    model: str
+    recipe: str
+    variant: str
+    label: str = field(compare=False)
+
+
+@dataclass(frozen=True, order=True)
+class Noise:
+    name: str
+    rate: float
+    variant: str
+    label: str = field(compare=False)
+
+
+@dataclass
+class Row:
+    """One arm's clean results and training cost."""
+
+    arm: Arm
+    expected: list[int]
+    clean_ok: list[int]
+    clean_failed: list[int]
+    clean: dict[str, stats.Estimate | None]
+    train_seconds: stats.Estimate | None
+    trainable_params: int | None
+    total_params: int | None
+
+    @property
+    def status(self) -> str:
+        return _status(len(self.clean_ok), len(self.expected), len(self.clean_failed))
+
+
+@dataclass
+class Cell:
+    arm: Arm
+    noise: Noise
+    status: str
+    expected: list[int]
+    paired: list[int]
+    failed: list[int]
+    estimates: dict[str, dict[str, stats.Estimate | None]]  # metric → {"clean", "noisy", "drop"}
+    drops: dict[str, np.ndarray]  # metric → per-seed drops [len(paired)], in `paired` order
+    realized: dict[str, stats.Estimate | None]  # "unit_fraction", "edit_ratio"
+    most_robust: dict[str, bool]
+
+    @property
+    def missing(self) -> list[int]:
+        return sorted(set(self.expected) - set(self.paired) - set(self.failed))
+
+
+@dataclass
+class Report:
+    settings: Settings
+    rows: list[Row]
+    noises: dict[str, list[Noise]]  # dataset → noisy conditions, sorted
+    cells: dict[tuple[Arm, Noise], Cell]
+    realized: dict[tuple[str, Noise], stats.Estimate | None]  # (dataset, noise) → mean unit fraction, all arms
+    filters: dict[str, list[str]]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    comparisons: dict | None = None
+
+    @property
+    def datasets(self) -> list[str]:
+        return sorted({row.arm.dataset for row in self.rows})
+
+    def rows_of(self, dataset: str) -> list[Row]:
+        return [row for row in self.rows if row.arm.dataset == dataset]
+
+
+def _status(ok: int, expected: int, failed: int) -> str:
+    if ok and ok == expected:
+        return "ok"
+    if ok:
+        return "partial"
+    return "failed" if failed else "missing"
+
+
+_HASHES: dict[str, str] = {}
+
+
+def _variant(obj) -> str:
+    """short_hash(obj, 8), memoised on repr(obj): a report hashes the same few option sets ~10^4 times. The memo key
+    only saves work — the value is always the canonical (key-order independent) hash."""
+    key = repr(obj)
+    if key not in _HASHES:
+        _HASHES[key] = short_hash(obj, 8)
+    return _HASHES[key]
+
+
+def arm_of(record: dict) -> tuple[str, str, str, str]:
+    """(dataset, model, recipe, variant) of a record; variant hashes what else changes the trained model."""
+    variant = _variant({
+        "options": record["model"]["options"],
+        "training": record["training"]["config"],
+        "fingerprint": record["dataset"]["fingerprint"],
+    })
+    return record["dataset"]["name"], record["model"]["name"], record["model"]["recipe"], variant
+
+
+def noise_of(record: dict) -> tuple[str, float, str]:
+    noise = record["noise"]
+    return noise["name"], float(noise["rate"]), _variant(noise["options"])
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+class _Estimator:
+    """Builds estimates with the report's settings; bootstrap generators are keyed by what is estimated."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+
+    def _rng(self, key: str):
+        return stats.bootstrap_rng(key, self.s.bootstrap_seed) if self.s.ci == "bootstrap" else None
+
+    def mean(self, values, key: str) -> stats.Estimate:
+        return stats.mean_ci(values, self.s.level, self.s.ci, self._rng(key), self.s.resamples)
+
+    def drop(self, clean, noisy, key: str) -> stats.Estimate:
+        return stats.paired_drop(clean, noisy, self.s.level, self.s.ci, self._rng(key), self.s.resamples)
+
+
+def _labels(keys, group, name) -> dict:
+    """Display labels: `name(key)`, plus ' #variant' where one name has several variants within its group."""
+    variants = defaultdict(set)
+    for key in keys:
+        variants[(group(key), name(key))].add(key[-1])
+    return {k: name(k) + (f" #{k[-1]}" if len(variants[(group(k), name(k))]) > 1 else "") for k in keys}
+
+
+def build(records: list[dict], settings: Settings, filters: dict[str, list[str]] | None = None) -> Report:
+    """Aggregate already-filtered, validated records into a Report (see the module docstring for the rules)."""
+    est = _Estimator(settings)
+    clean: dict[tuple, dict[int, dict]] = defaultdict(dict)  # arm key → seed → clean record
+    noisy: dict[tuple, dict[tuple, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))  # arm → noise → seed
+    for rec in records:
+        arm = arm_of(rec)
+        if rec["noise"]["name"] == CLEAN:
+            clean[arm][rec["seed"]] = rec
+        else:
+            noisy[arm][noise_of(rec)][rec["seed"]] = rec
+
+    arm_keys = sorted(set(clean) | set(noisy))
+    arm_label = _labels(arm_keys, lambda k: k[0], lambda k: f"{k[1]} ({k[2]})")
+    arms = {k: Arm(*k, label=arm_label[k]) for k in arm_keys}
+    noise_keys_by_ds: dict[str, set] = defaultdict(set)
+    for arm_key, by_noise in noisy.items():
+        noise_keys_by_ds[arm_key[0]].update(by_noise)
+    noises: dict[str, list[Noise]] = {}
+    for ds, keys in noise_keys_by_ds.items():
+        labels = _labels(sorted(keys), lambda k: "", lambda k: k[0])  # grouped per dataset already
+        noises[ds] = [Noise(*k, label=labels[k]) for k in sorted(keys)]
+
+    rows, cells = [], {}
+    for arm_key in arm_keys:
+        arm = arms[arm_key]
+        by_seed = clean.get(arm_key, {})
+        expected = set(by_seed)
+        for by_noise_seed in noisy.get(arm_key, {}).values():
+            expected.update(by_noise_seed)
+        expected = sorted(expected)
+        ok_clean = {s: r for s, r in by_seed.items() if r["status"] == "ok"}
+        rows.append(_row(arm, expected, by_seed, ok_clean, noisy.get(arm_key, {}), est))
+        for noise in noises.get(arm.dataset, []):
+            by_noise = noisy.get(arm_key, {}).get((noise.name, noise.rate, noise.variant), {})
+            cells[(arm, noise)] = _cell(arm, noise, expected, ok_clean, by_noise, est)
+
+    # The header's realized level: mean unit fraction over every ok noisy record of the condition (all arms, seeds).
+    realized = {}
+    for ds, ds_noises in noises.items():
+        for noise in ds_noises:
+            fractions = []
+            for arm_key, by_noise in noisy.items():
+                if arm_key[0] == ds:
+                    by_seed = by_noise.get((noise.name, noise.rate, noise.variant), {})
+                    ok = [s for s in sorted(by_seed) if by_seed[s]["status"] == "ok"]
+                    fractions += _realized_values(ok, by_seed, "unit_fraction")
+            key = f"realized|{ds}|{noise.name}|{noise.rate!r}|{noise.variant}"
+            realized[(ds, noise)] = est.mean(fractions, key) if fractions else None
+    _mark_most_robust(rows, noises, cells)
+    return Report(settings, rows, noises, cells, realized, filters or {})
+
+
+def _realized_values(seeds, by_seed: dict[int, dict], field_name: str) -> list[float]:
+    out = []
+    for s in seeds:
+        value = _number((by_seed[s].get("realized") or {}).get(field_name))
+        if value is not None:
+            out.append(value)
+    return out
+
+
+def _row(arm: Arm, expected, by_seed, ok_clean, noisy_by_noise, est: _Estimator) -> Row:
+    key = f"{arm.dataset}|{arm.model}|{arm.recipe}|{arm.variant}|clean"
+    clean_est = {
+        m: est.mean([ok_clean[s]["metrics"][m] for s in sorted(ok_clean)], f"{key}|{m}") if ok_clean else None
+        for m in METRICS
+    }
+    # Training cost belongs to the trained model (one per seed): prefer the clean record, else any record of the seed.
+    training_by_seed: dict[int, dict] = {}
+    for by_noise_seed in noisy_by_noise.values():
+        for s, rec in by_noise_seed.items():
+            training_by_seed.setdefault(s, rec["training"])
+    training_by_seed.update({s: rec["training"] for s, rec in by_seed.items()})
+    seconds = [v for s in sorted(training_by_seed) if (v := _number(training_by_seed[s].get("seconds"))) is not None]
+    trainable = Counter(t["trainable_params"] for t in training_by_seed.values() if isinstance(t.get("trainable_params"), int))
+    total = Counter(t["total_params"] for t in training_by_seed.values() if isinstance(t.get("total_params"), int))
+    return Row(
+        arm=arm,
+        expected=expected,
+        clean_ok=sorted(ok_clean),
+        clean_failed=sorted(s for s, r in by_seed.items() if r["status"] == "failed"),
+        clean=clean_est,
+        train_seconds=est.mean(seconds, f"{key}|seconds") if seconds else None,
+        trainable_params=trainable.most_common(1)[0][0] if trainable else None,
+        total_params=total.most_common(1)[0][0] if total else None,
+    )
+
+
+def _cell(arm: Arm, noise: Noise, expected, ok_clean, by_seed, est: _Estimator) -> Cell:
+    ok_noisy = {s: r for s, r in by_seed.items() if r["status"] == "ok"}
+    failed = sorted(s for s, r in by_seed.items() if r["status"] == "failed")
+    key = f"{arm.dataset}|{arm.model}|{arm.recipe}|{arm.variant}|{noise.name}|{noise.rate!r}|{noise.variant}"
+    estimates, drops = {}, {}
+    paired: list[int] = []
+    for m in METRICS:
+        paired, c, z = stats.pair_by_key(
+            {s: r["metrics"][m] for s, r in ok_clean.items()}, {s: r["metrics"][m] for s, r in ok_noisy.items()}
+        )
+        drops[m] = c - z
+        if paired:
+            estimates[m] = {
+                "clean": est.mean(c, f"{key}|{m}|clean"),
+                "noisy": est.mean(z, f"{key}|{m}|noisy"),
+                "drop": est.drop(c, z, f"{key}|{m}|drop"),
+            }
+        else:
+            estimates[m] = {"clean": None, "noisy": None, "drop": None}
+    realized = {}
+    for name in ("unit_fraction", "edit_ratio"):
+        values = _realized_values(paired, ok_noisy, name)
+        realized[name] = est.mean(values, f"{key}|realized|{name}") if values else None
+    return Cell(
+        arm=arm,
+        noise=noise,
+        status=_status(len(paired), len(expected), len(failed)),
+        expected=expected,
+        paired=paired,
+        failed=failed,
+        estimates=estimates,
+        drops=drops,
+        realized=realized,
+        most_robust={m: False for m in METRICS},
+    )
+
+
+def _mark_most_robust(rows: list[Row], noises: dict[str, list[Noise]], cells) -> None:
+    for ds, ds_noises in noises.items():
+        arms = [row.arm for row in rows if row.arm.dataset == ds]
+        for noise in ds_noises:
+            for m in METRICS:
+                contenders = [cells[(a, noise)] for a in arms if cells[(a, noise)].estimates[m]["drop"] is not None]
+                if len(contenders) < 2:
+                    continue
+                contenders.sort(key=lambda c: c.estimates[m]["drop"].point)
+                best, others = contenders[0], contenders[1:]
+                if all(stats.intervals_separate(best.estimates[m]["drop"], o.estimates[m]["drop"]) for o in others):
+                    best.most_robust[m] = True

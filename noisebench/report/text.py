@@ -1,0 +1,197 @@
+"""The human-readable degradation table, independent of output format: cell strings, headers and footnotes.
+
+Every human format (rich table, Markdown, LaTeX, HTML) renders the same `DatasetTable`s, so the numbers and the
+rules stated in the footnotes are identical across formats. Numbers are percentages / percentage points with one
+decimal; nominal rates use Python's `g` format, realized levels three decimals.
+
+Cell grammar:  "<noisy> (<drop> [<low>, <high>])"   drop = clean - noisy, positive = the noise costs accuracy
+               "<noisy> (<drop>)†"                  fewer than two paired seeds: no interval
+               suffix " k/N seeds" (+ ", j failed")  only k of the model's N seeds are paired
+               "failed"                              every run of the cell failed
+               "—"                                   not run, or no clean result to pair with
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from noisebench.report.aggregate import METRIC_NAMES, Cell, Report, Row
+from noisebench.stats import Estimate
+
+DAGGER = "†"
+DASH = "—"
+ROBUST = "*"
+
+
+@dataclass
+class TextCell:
+    text: str
+    bold: bool = False
+
+
+@dataclass
+class Column:
+    group: str  # noise label ("" for the fixed columns)
+    name: str  # nominal rate, or the fixed column's name
+    realized: str  # "realized 0.100", or ""
+
+
+@dataclass
+class DatasetTable:
+    dataset: str
+    title: str
+    columns: list[Column]
+    rows: list[list[TextCell]]
+    notes: list[str] = field(default_factory=list)
+
+    def groups(self) -> list[tuple[str, int]]:
+        """Consecutive column groups as (label, span); the fixed columns form groups with an empty label."""
+        out: list[tuple[str, int]] = []
+        for col in self.columns:
+            if out and col.group and out[-1][0] == col.group:
+                out[-1] = (col.group, out[-1][1] + 1)
+            else:
+                out.append((col.group, 1))
+        return out
+
+
+def fixed(x: float, places: int = 1, sign: bool = False) -> str:
+    """`x` with `places` decimals, rounded half away from zero after snapping to 9 decimals, so 0.0525 (stored as
+    0.052499999…) and 5.25 both print 5.3 — the report, the JSON-based `check` and a reader agree on every digit."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    text = str(Decimal(repr(round(float(x), 9))).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+    if text.startswith("-") and not any(ch in "123456789" for ch in text):
+        text = text[1:]  # no "-0.0"
+    return ("+" if sign and not text.startswith("-") else "") + text
+
+
+def pct(x: float) -> str:
+    """A fraction as a percentage (or percentage points) with one decimal."""
+    return fixed(100.0 * x)
+
+
+def estimate_text(e: Estimate) -> str:
+    """'81.4 [80.2, 82.6]', or '81.4†' without an interval."""
+    if e.has_interval:
+        return f"{pct(e.point)} [{pct(e.low)}, {pct(e.high)}]"
+    return f"{pct(e.point)}{DAGGER}"
+
+
+def params_text(n: int | None) -> str:
+    if n is None:
+        return DASH
+    for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return str(n)
+
+
+def rate_text(rate: float) -> str:
+    return f"{rate:g}"
+
+
+def _seeds_suffix(done: int, expected: int, failed: int) -> str:
+    if done == expected and not failed:
+        return ""
+    return f" {done}/{expected} seeds" + (f", {failed} failed" if failed else "")
+
+
+def clean_text(row: Row, metric: str) -> str:
+    e = row.clean[metric]
+    if e is None:
+        return "failed" if row.clean_failed else DASH
+    return estimate_text(e) + _seeds_suffix(len(row.clean_ok), len(row.expected), len(row.clean_failed))
+
+
+def cell_text(cell: Cell, metric: str) -> str:
+    est = cell.estimates[metric]
+    if est["drop"] is None:
+        return "failed" if cell.status == "failed" else DASH
+    noisy, drop = est["noisy"], est["drop"]
+    if drop.has_interval:
+        text = f"{pct(noisy.point)} ({pct(drop.point)} [{pct(drop.low)}, {pct(drop.high)}])"
+    else:
+        text = f"{pct(noisy.point)} ({pct(drop.point)}){DAGGER}"
+    return text + _seeds_suffix(len(cell.paired), len(cell.expected), len(cell.failed))
+
+
+def interval_phrase(report: Report) -> str:
+    s = report.settings
+    level = f"{100 * s.level:g}%"
+    if s.ci == "bootstrap":
+        return f"{level} percentile bootstrap over seeds ({s.resamples} resamples, seed {s.bootstrap_seed})"
+    return f"{level} Student's t over seeds (n - 1 degrees of freedom)"
+
+
+def headline(report: Report) -> str:
+    metric = METRIC_NAMES[report.settings.metric]
+    line = f"noisebench report: {metric}, {interval_phrase(report)}"
+    if report.skipped:
+        line += f"; {len(report.skipped)} corrupt record(s) skipped"
+    return line
+
+
+def tables(report: Report) -> list[DatasetTable]:
+    """One DatasetTable per dataset: rows = models (model + recipe), column groups = noise × rate."""
+    metric = report.settings.metric
+    out = []
+    for ds in report.datasets:
+        noises = report.noises.get(ds, [])
+        columns = [Column("", "model", ""), Column("", "params", ""), Column("", "train s", ""), Column("", "clean", "")]
+        for noise in noises:
+            realized = report.realized.get((ds, noise))
+            columns.append(Column(noise.label, rate_text(noise.rate),
+                                  f"realized {fixed(realized.point, 3)}" if realized is not None else "realized —"))
+        rows, flags = [], set()
+        for row in report.rows_of(ds):
+            seconds = fixed(row.train_seconds.point) if row.train_seconds is not None else DASH
+            line = [TextCell(row.arm.label), TextCell(params_text(row.trainable_params)), TextCell(seconds),
+                    TextCell(clean_text(row, metric))]
+            flags.update(_flags(line[-1].text))
+            for noise in noises:
+                cell = report.cells[(row.arm, noise)]
+                line.append(TextCell(cell_text(cell, metric), bold=cell.most_robust[metric]))
+                flags.update(_flags(line[-1].text))
+            rows.append(line)
+        title = f"{ds}: {METRIC_NAMES[metric]} (%) under noise"
+        out.append(DatasetTable(ds, title, columns, rows, _notes(report, flags, any(c.bold for r in rows for c in r))))
+    return out
+
+
+def _flags(text: str) -> set[str]:
+    flags = set()
+    if DAGGER in text:
+        flags.add("single")
+    if " seeds" in text:
+        flags.add("partial")
+    if text == "failed" or " failed" in text:
+        flags.add("failed")
+    if text == DASH:
+        flags.add("missing")
+    return flags
+
+
+def _notes(report: Report, flags: set[str], any_bold: bool) -> list[str]:
+    metric = METRIC_NAMES[report.settings.metric]
+    notes = [
+        f"Cells: noisy {metric} in % (drop = clean - noisy, in percentage points [interval]); clean, noisy and drop "
+        "use the seeds where both the clean and the noisy run succeeded, paired by seed (the same trained model).",
+        f"Intervals: {interval_phrase(report)}.",
+        "Columns: noise, nominal rate, and the realized level (mean fraction of units changed, over every run of the "
+        "condition). params = trainable parameters; train s = mean training seconds per seed.",
+        f"{ROBUST} (bold) = most robust in its column: the smallest drop, marked only when its interval lies entirely "
+        "below the interval of every other model with results in that column (non-overlapping intervals; failed and "
+        "missing cells do not take part)"
+        + ("." if any_bold else "; no column has such a model here."),
+    ]
+    if "single" in flags:
+        notes.append(f"{DAGGER} fewer than two seeds: no interval.")
+    if "partial" in flags:
+        notes.append("k/N seeds: only k of the model's N seeds have results; the estimate uses those k and nothing is "
+                     "filled in.")
+    if "failed" in flags:
+        notes.append("failed: every run of the cell failed; 'j failed' counts failed seeds (see each record's error).")
+    if "missing" in flags:
+        notes.append(f"{DASH}: not run, or no clean result to pair with.")
+    return notes

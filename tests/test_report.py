@@ -1,0 +1,316 @@
+"""`noisebench report` on the fixed synthetic results set: golden output in every format, numbers checked against an
+independent scipy computation from the synthetic inputs, filters, and bad input.
+
+Regenerate the goldens after an intended change with:  NOISEBENCH_UPDATE_GOLDEN=1 pytest tests/test_report.py
+(then read the diff: the independent checks below must still pass).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import synthetic_results as syn
+from scipy import stats as ss
+
+from noisebench.cli import run_cli
+from noisebench.report import EXTENSIONS, FORMATS
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("NOISEBENCH_UPDATE_GOLDEN") == "1"
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synthetic")
+    syn.write_synthetic(root)
+    return root
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    code = run_cli([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_golden_report_in_every_format(results, tmp_path, capsys, fmt):
+    out_file = tmp_path / f"report.{EXTENSIONS[fmt]}"
+    code, _, err = cli(capsys, "report", "--results-dir", results, "--format", fmt, "--out", out_file)
+    assert code == 0, err
+    assert [p.name for p in tmp_path.iterdir()] == [out_file.name]  # atomic write: no temporary file left behind
+    text = out_file.read_text(encoding="utf-8")
+    golden = GOLDEN / f"report.{EXTENSIONS[fmt]}"
+    if UPDATE:
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8"), f"{fmt} output changed; NOISEBENCH_UPDATE_GOLDEN=1 to accept"
+
+
+def test_stdout_table_is_the_golden_table(results, capsys):
+    """Not a terminal (captured): no colour codes, no wrapping, identical to the file output."""
+    code, out, _ = cli(capsys, "report", "--results-dir", results)
+    assert code == 0
+    assert "\x1b[" not in out
+    assert out == (GOLDEN / "report.txt").read_text(encoding="utf-8")
+
+
+# --- the golden numbers, recomputed independently from the synthetic inputs with scipy -------------------------
+
+def r1(fraction: float) -> str:
+    """The documented display rule: percent, snapped to 9 decimals, one decimal rounded half up (positive values)."""
+    return f"{math.floor(round(100 * fraction, 9) * 10 + 0.5) / 10:.1f}"
+
+
+def _t(values) -> tuple[float, float, float]:
+    values = np.asarray(values, dtype=float)
+    low, high = ss.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=ss.sem(values))
+    return values.mean(), low, high
+
+
+def _cell(model, noise, rate, seeds=syn.SEEDS) -> str:
+    idx = [syn.SEEDS.index(s) for s in seeds]
+    clean = [syn.CLEAN[model][i] for i in idx]
+    noisy = [syn.noisy_accuracy(model, noise, rate, i) for i in idx]
+    drop, low, high = _t(np.subtract(clean, noisy))
+    return f"{r1(np.mean(noisy))} ({r1(drop)} [{r1(low)}, {r1(high)}])"
+
+
+def test_golden_cells_match_an_independent_computation():
+    md = (GOLDEN / "report.md").read_text(encoding="utf-8")
+    assert _cell("bert-tiny", "char-swap", 0.1) == "74.9 (6.5 [5.5, 7.5])"  # by hand: drops .06,.07,.055,.065,.075
+    for model in syn.MODELS:
+        for noise in syn.NOISES:
+            for rate in syn.RATES:
+                if (model, noise, rate) == syn.FAILED:
+                    continue
+                seeds = [s for s in syn.SEEDS if (model, noise, rate, s) not in syn.MISSING]
+                expected = _cell(model, noise, rate, seeds)
+                if len(seeds) < len(syn.SEEDS):
+                    expected += f" {len(seeds)}/{len(syn.SEEDS)} seeds"
+                assert expected in md, (model, noise, rate, expected)
+        mean, low, high = _t(syn.CLEAN[model])
+        assert f"| {r1(mean)} [{r1(low)}, {r1(high)}] |" in md
+    # The failed cell, the most robust marks, the realized level next to the nominal rate.
+    assert "| failed |" in md
+    assert "**84.3 (2.2 [1.5, 2.9])**" in md  # byt5-small, char-swap 0.1: its interval is below both others
+    assert md.count("**") == 4  # exactly two marked cells: keyboard 0.1 overlaps everywhere, so nothing is marked there
+    realized = np.mean([0.1 + o for o in syn.REALIZED_OFFSET["keyboard"]])
+    assert f"keyboard 0.1 (realized {realized:.3f})" in md
+    assert "k/N seeds" in md and "failed: every run" in md
+
+
+def test_json_numbers_match_scipy_to_1e9(results):
+    data = json.loads((GOLDEN / "report.json").read_text(encoding="utf-8"))
+    assert data["schema"] == "noisebench.report/1"
+    cell = next(c for c in data["conditions"]
+                if c["model"] == "qwen-0.5b" and c["noise"]["name"] == "keyboard" and c["noise"]["rate"] == 0.2)
+    assert cell["status"] == "partial" and cell["seeds"]["used"] == [1, 2, 3, 4] and cell["seeds"]["missing"] == [5]
+    clean = [syn.CLEAN["qwen-0.5b"][i] for i in range(4)]
+    noisy = [syn.noisy_accuracy("qwen-0.5b", "keyboard", 0.2, i) for i in range(4)]
+    mean, low, high = _t(np.subtract(clean, noisy))
+    drop = cell["accuracy"]["drop"]
+    assert (drop["point"], drop["low"], drop["high"], drop["n"]) == (
+        pytest.approx(mean, abs=1e-9), pytest.approx(low, abs=1e-9), pytest.approx(high, abs=1e-9), 4)
+    assert drop["sd"] == pytest.approx(np.std(np.subtract(clean, noisy), ddof=1), abs=1e-9)
+    assert cell["accuracy"]["noisy"]["point"] == pytest.approx(np.mean(noisy), abs=1e-9)
+    realized = [0.2 + o for o in syn.REALIZED_OFFSET["keyboard"][:4]]
+    assert cell["realized"]["unit_fraction"]["point"] == pytest.approx(np.mean(realized), abs=1e-9)
+    failed = next(c for c in data["conditions"] if (c["model"], c["noise"]["name"], c["noise"]["rate"]) ==
+                  ("byt5-small", "char-swap", 0.2))
+    assert failed["status"] == "failed" and failed["accuracy"]["drop"] is None and failed["seeds"]["failed"] == [1, 2,
+                                                                                                                   3, 4, 5]
+
+
+def test_macro_f1_drops_are_paired_by_seed_from_the_stored_records(results, capsys):
+    """Read the records directly (no report code), pair clean and noisy macro-F1 by seed, compare with scipy."""
+    raw = [json.loads(p.read_text()) for p in sorted((results / "records").glob("*.json"))]
+    by = {(r["model"]["name"], r["noise"]["name"], r["noise"]["rate"], r["seed"]): r for r in raw}
+    clean = [by[("bert-tiny", "clean", 0.0, s)]["metrics"]["macro_f1"] for s in syn.SEEDS]
+    noisy = [by[("bert-tiny", "keyboard", 0.1, s)]["metrics"]["macro_f1"] for s in syn.SEEDS]
+    mean, low, high = _t(np.subtract(clean, noisy))
+    code, out, _ = cli(capsys, "report", "--results-dir", results, "--format", "json", "--metric", "macro_f1")
+    assert code == 0
+    data = json.loads(out)
+    assert data["settings"]["metric"] == "macro_f1"
+    cell = next(c for c in data["conditions"] if (c["model"], c["noise"]["name"], c["noise"]["rate"]) ==
+                ("bert-tiny", "keyboard", 0.1))
+    got = cell["macro_f1"]["drop"]
+    assert (got["point"], got["low"], got["high"]) == (pytest.approx(mean, abs=1e-9), pytest.approx(low, abs=1e-9),
+                                                       pytest.approx(high, abs=1e-9))
+    code, out, _ = cli(capsys, "report", "--results-dir", results, "--format", "markdown", "--metric", "macro_f1")
+    assert f"{r1(np.mean(noisy))} ({r1(mean)} [{r1(low)}, {r1(high)}])" in out
+
+
+def test_bootstrap_is_reproducible_and_keyed_by_seed(results, capsys):
+    args = ["report", "--results-dir", results, "--format", "json", "--ci", "bootstrap", "--resamples", "500"]
+    a = cli(capsys, *args)[1]
+    b = cli(capsys, *args)[1]
+    c = cli(capsys, *args, "--bootstrap-seed", "7")[1]
+    assert a == b and a != c
+    data = json.loads(a)
+    assert data["settings"]["bootstrap"] == {"seed": 20240917, "resamples": 500}
+    drop = data["conditions"][0]["accuracy"]["drop"]
+    assert drop["method"] == "bootstrap" and drop["low"] <= drop["point"] <= drop["high"]
+
+
+@pytest.mark.parametrize(
+    "args, present, absent",
+    [
+        (["--model", "bert-tiny"], ["bert-tiny (full)"], ["byt5-small", "qwen-0.5b"]),
+        (["--model", "bert-tiny,qwen-0.5b", "--noise", "keyboard"], ["keyboard 0.2", "qwen-0.5b"],
+         ["char-swap", "byt5-small"]),
+        (["--dataset", "sst2"], ["bert-tiny", "char-swap"], []),
+    ],
+)
+def test_filters(results, capsys, args, present, absent):
+    code, out, _ = cli(capsys, "report", "--results-dir", results, "--format", "markdown", *args)
+    assert code == 0
+    for text in present:
+        assert text in out
+    for text in absent:
+        assert text not in out
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "bert"], "unknown model 'bert' (did you mean 'bert-tiny'?)"),
+        (["--dataset", "sst"], "unknown dataset 'sst' (did you mean 'sst2'?)"),
+        (["--noise", "keybord"], "unknown noise 'keybord' (did you mean 'keyboard'?)"),
+        (["--format", "xml"], "unknown format 'xml'"),
+        (["--metric", "f1"], "unknown metric 'f1'"),
+        (["--level", "95"], "--level must be between 0 and 1"),
+        (["--ci", "boot"], "(did you mean 'bootstrap'?)"),
+        (["--mcnemar"], "--mcnemar needs --compare"),
+        (["--compare", "bert"], "unknown reference model"),
+        (["--compare", "bert-tiny", "--format", "csv"], "--compare is shown in the table, markdown, json formats"),
+    ],
+)
+def test_bad_options_exit_2_with_one_clear_line(results, capsys, args, message):
+    code, out, err = cli(capsys, "report", "--results-dir", results, *args)
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and err.startswith("noisebench: error:")
+    assert out == ""
+
+
+def test_unknown_filter_lists_what_exists(results, capsys):
+    _, _, err = cli(capsys, "report", "--results-dir", results, "--model", "nope")
+    assert "bert-tiny, byt5-small, qwen-0.5b" in err
+
+
+def test_missing_or_empty_results_dir(tmp_path, capsys):
+    code, _, err = cli(capsys, "report", "--results-dir", tmp_path / "absent")
+    assert code == 2 and "does not exist" in err
+    (tmp_path / "empty" / "records").mkdir(parents=True)
+    code, _, err = cli(capsys, "report", "--results-dir", tmp_path / "empty")
+    assert code == 2 and "no results in" in err
+
+
+def test_corrupt_record_is_named_and_fails_by_default(tmp_path, capsys):
+    syn.write_synthetic(tmp_path)
+    bad = tmp_path / "records" / "0000broken.json"
+    bad.write_text('{"schema": "noisebench.result/1", "status": "ok"')
+    edited = sorted((tmp_path / "records").glob("*.json"))[1]
+    data = json.loads(edited.read_text())
+    data["seed"] = 99  # a hand edit: the id no longer matches the identity
+    edited.write_text(json.dumps(data))
+    code, out, err = cli(capsys, "report", "--results-dir", tmp_path)
+    assert code == 2 and out == ""
+    assert "2 corrupt result record(s)" in err and str(bad) in err and str(edited) in err
+    assert "not valid JSON" in err and "id does not match" in err and "--skip-corrupt" in err
+
+    code, out, err = cli(capsys, "report", "--results-dir", tmp_path, "--skip-corrupt", "--format", "json")
+    assert code == 0
+    assert err.count("noisebench: warning: skipped corrupt result record") == 2 and str(bad) in err
+    assert sorted(s["path"] for s in json.loads(out)["skipped_corrupt"]) == sorted([str(bad), str(edited)])
+
+
+def test_training_variants_are_never_pooled(tmp_path, capsys):
+    syn.write_synthetic(tmp_path)
+    store = syn.ResultsStore(tmp_path)
+    other = dict(syn.TRAINING, epochs=10)
+    for i, seed in enumerate(syn.SEEDS[:1]):
+        for noise, rate, acc in (("clean", 0.0, 0.9), ("keyboard", 0.1, 0.85)):
+            rec = syn.make_record("bert-tiny", seed, noise, rate, acc, key=[seed, i, 9], realized=rate or None)
+            rec["training"]["config"] = other
+            store.put(rec)
+    code, out, _ = cli(capsys, "report", "--results-dir", tmp_path, "--format", "markdown", "--model", "bert-tiny")
+    assert code == 0
+    rows = [line for line in out.splitlines() if line.startswith("| bert-tiny (full) #")]
+    assert len(rows) == 2  # two rows, told apart by their variant hash
+    single = next(r for r in rows if "90.0†" in r)  # one seed: no interval, marked
+    assert "85.0 (5.0)† 1/1 seeds" not in single and "85.0 (5.0)†" in single
+    assert "† fewer than two seeds: no interval." in out
+
+
+def test_compare_welch_holm_and_mcnemar_against_scipy(results, capsys):
+    code, out, err = cli(capsys, "report", "--results-dir", results, "--format", "json", "--compare", "byt5-small",
+                         "--mcnemar")
+    assert code == 0, err
+    section = json.loads(out)["comparisons"]
+    rows = section["rows"]
+    # byt5-small failed char-swap 0.2 entirely: 2 other models × 3 comparable conditions.
+    assert len(rows) == 6 and section["family_size"] == 6
+    row = next(r for r in rows if r["model"] == "bert-tiny (full)" and r["noise"] == "char-swap" and r["rate"] == 0.1)
+
+    def drops(model, noise, rate):
+        return [syn.CLEAN[model][i] - syn.noisy_accuracy(model, noise, rate, i) for i in range(5)]
+
+    ref = ss.ttest_ind(drops("bert-tiny", "char-swap", 0.1), drops("byt5-small", "char-swap", 0.1), equal_var=False)
+    assert row["p"] == pytest.approx(ref.pvalue, abs=1e-9) and row["t"] == pytest.approx(ref.statistic, abs=1e-9)
+    ci = ref.confidence_interval(0.95)
+    assert (row["diff"]["low"], row["diff"]["high"]) == (pytest.approx(ci.low, abs=1e-9),
+                                                         pytest.approx(ci.high, abs=1e-9))
+    # Holm by hand on the six p-values.
+    p = np.array([r["p"] for r in rows])
+    order = np.argsort(p)
+    running, holm = 0.0, np.empty(6)
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (6 - rank) * p[i]))
+        holm[i] = running
+    np.testing.assert_allclose([r["p_holm"] for r in rows], holm, atol=1e-9)
+    # McNemar for seed 1 from the stored predictions, with scipy's exact binomial test or chi-square.
+    raw = [json.loads(q.read_text()) for q in sorted((results / "records").glob("*.json"))]
+    pred = {(r["model"]["name"], r["seed"]): r["predictions"] for r in raw
+            if r["noise"]["name"] == "char-swap" and r["noise"]["rate"] == 0.1}
+    a, b = pred[("bert-tiny", 1)], pred[("byt5-small", 1)]
+    ok_a = np.equal(a["predicted"], a["labels"])
+    ok_b = np.equal(b["predicted"], b["labels"])
+    nb, nc = int(np.sum(ok_a & ~ok_b)), int(np.sum(~ok_a & ok_b))
+    expected = ss.binomtest(min(nb, nc), nb + nc, 0.5).pvalue if nb + nc < 25 else ss.chi2.sf(
+        (abs(nb - nc) - 1) ** 2 / (nb + nc), 1)
+    seed1 = row["mcnemar"][0]
+    assert (seed1["seed"], seed1["b"], seed1["c"], seed1["n"]) == (1, nb, nc, 200)
+    assert seed1["p"] == pytest.approx(expected, abs=1e-9)
+    code, out, _ = cli(capsys, "report", "--results-dir", results, "--compare", "byt5-small", "--mcnemar")
+    assert code == 0 and "comparisons with byt5-small" in out and "Holm" in out
+
+
+def test_terminal_rendering_has_colour_and_the_same_cells(results):
+    """On a terminal the command renders with rich (ANSI styles, wrapped to the terminal width)."""
+    from noisebench import report as rep
+
+    records, _ = rep.load(results)
+    report = rep.make_report(records, rep.Settings())
+    text = rep.render(report, "table", color=True, width=300)
+    assert "\x1b[1m" in text  # bold: the most robust cells
+    for cell in ("74.9 (6.5 [5.5, 7.5])", "84.3 (2.2 [1.5, 2.9]) *", "4/5 seeds", "failed"):
+        assert cell in text
+
+
+@pytest.mark.parametrize("level", [0.8, 0.99])
+def test_other_levels_match_scipy(results, capsys, level):
+    code, out, _ = cli(capsys, "report", "--results-dir", results, "--format", "json", "--level", level)
+    assert code == 0
+    cell = next(c for c in json.loads(out)["conditions"]
+                if (c["model"], c["noise"]["name"], c["noise"]["rate"]) == ("byt5-small", "keyboard", 0.1))
+    drops = [syn.CLEAN["byt5-small"][i] - syn.noisy_accuracy("byt5-small", "keyboard", 0.1, i) for i in range(5)]
+    low, high = ss.t.interval(level, 4, loc=np.mean(drops), scale=ss.sem(drops))
+    got = cell["accuracy"]["drop"]
+    assert got["level"] == level and got["low"] == pytest.approx(low, abs=1e-9)
+    assert got["high"] == pytest.approx(high, abs=1e-9)

@@ -1,0 +1,93 @@
+"""The report's record loading: same records as the store, and a summary cache that never hides a change."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import synthetic_results as syn
+
+from noisebench.records import CorruptRecord
+from noisebench.report.loading import CACHE_NAME, load_records
+from noisebench.store import ResultsStore
+
+
+def _without_predictions(recs):
+    """The summary fields, selected here independently of report.loading.summary."""
+    out = []
+    for r in recs:
+        r = {k: v for k, v in r.items() if k not in ("predictions", "provenance", "timing")}
+        if r["metrics"]:
+            r["metrics"] = {k: r["metrics"][k] for k in ("accuracy", "macro_f1", "n")}
+        out.append(r)
+    return out
+
+
+@pytest.fixture()
+def results(tmp_path):
+    syn.write_synthetic(tmp_path)
+    return tmp_path
+
+
+def test_same_records_as_the_store_with_and_without_cache(results):
+    store_good, store_bad = ResultsStore(results).load(strict=False)
+    full, bad = load_records(results, predictions=True)
+    assert full == store_good and bad == store_bad == []
+    assert not (results / CACHE_NAME).exists()  # whole records are never cached
+    cold, _ = load_records(results)
+    assert (results / CACHE_NAME).is_file()
+    warm, _ = load_records(results)
+    assert cold == warm == _without_predictions(store_good)
+    assert load_records(results, use_cache=False)[0] == cold
+
+
+def test_a_changed_record_is_reread_and_a_corrupt_one_named_every_time(results):
+    load_records(results)  # builds the cache
+    path = next(p for p in sorted((results / "records").glob("*.json")) if json.loads(p.read_text())["metrics"])
+    data = json.loads(path.read_text())
+    data["metrics"]["accuracy"] = 0.123  # not part of the identity: still valid
+    path.write_text(json.dumps(data))
+    good, _ = load_records(results)
+    assert next(r for r in good if r["id"] == data["id"])["metrics"]["accuracy"] == 0.123
+
+    path.write_text("{broken")
+    for _ in range(2):
+        good, bad = load_records(results)
+        assert [p for p, _ in bad] == [path] and "not valid JSON" in bad[0][1]
+        assert data["id"] not in {r["id"] for r in good}
+    with pytest.raises(CorruptRecord):
+        ResultsStore(results).load()
+
+
+def test_unreadable_or_foreign_cache_is_ignored(results):
+    expected = _without_predictions(ResultsStore(results).load()[0])
+    (results / CACHE_NAME).write_text("{nonsense")
+    assert load_records(results)[0] == expected
+    cache = json.loads((results / CACHE_NAME).read_text())
+    cache["version"] = "another"
+    first = next(iter(cache["entries"]))
+    cache["entries"][first][3]["metrics"]["accuracy"] = 0.0  # a cache from another version must not be trusted
+    (results / CACHE_NAME).write_text(json.dumps(cache))
+    assert load_records(results)[0] == expected
+
+
+def test_cache_that_cannot_be_written_is_skipped(results):
+    """An unwritable cache location (here: a directory in its place, which fails even for root) is not an error."""
+    (results / CACHE_NAME).mkdir()
+    good, bad = load_records(results)
+    assert len(good) == 74 and not bad
+    assert [p.name for p in results.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_parallel_parsing_gives_the_same_result(results, monkeypatch):
+    """Worker processes (used from PARALLEL_FROM uncached files on) return exactly what one process does."""
+    from noisebench.report import loading
+
+    broken = results / "records" / "0broken.json"
+    broken.write_text("[]")
+    serial = load_records(results, use_cache=False)
+    monkeypatch.setattr(loading, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(loading, "FILES_PER_WORKER", 10)
+    monkeypatch.setattr(loading.os, "cpu_count", lambda: 2)
+    assert load_records(results, use_cache=False) == serial
+    assert serial[1][0][0] == broken and "not a JSON object" in serial[1][0][1]

@@ -1,0 +1,181 @@
+"""Statistics against independent computations: scipy, and values worked out by hand from small arrays."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as ss
+
+from noisebench import stats
+
+TOL = 1e-9
+ACC = [0.80, 0.82, 0.79, 0.81, 0.83]  # five seeds' accuracies
+
+
+def test_t_interval_matches_scipy_and_hand_computation():
+    est = stats.mean_ci(ACC, level=0.95)
+    low, high = ss.t.interval(0.95, len(ACC) - 1, loc=np.mean(ACC), scale=ss.sem(ACC))
+    assert est.point == pytest.approx(0.81, abs=TOL)
+    assert (est.low, est.high) == (pytest.approx(low, abs=TOL), pytest.approx(high, abs=TOL))
+    # By hand: deviations -0.01, 0.01, -0.02, 0, 0.02 → sum of squares 0.001, sd = √(0.001/4) = 0.0158113883,
+    # t_{0.975, 4} = 2.7764451052, half width = 2.7764451052 · 0.0158113883 / √5 = 0.0196324480.
+    assert est.sd == pytest.approx(math.sqrt(0.001 / 4), abs=TOL)
+    assert est.high - est.point == pytest.approx(2.7764451051977987 * math.sqrt(0.001 / 4) / math.sqrt(5), abs=TOL)
+    assert (est.level, est.method, est.n) == (0.95, "t", 5)
+
+
+@pytest.mark.parametrize("level", [0.8, 0.9, 0.99])
+def test_t_interval_other_levels(level):
+    values = [0.5, 0.61, 0.58, 0.7]
+    est = stats.mean_ci(values, level=level)
+    low, high = ss.t.interval(level, 3, loc=np.mean(values), scale=ss.sem(values))
+    assert est.low == pytest.approx(low, abs=TOL) and est.high == pytest.approx(high, abs=TOL)
+
+
+def test_paired_drop_pairs_by_position_and_matches_one_sample_t():
+    clean = np.array([0.90, 0.88, 0.91, 0.89, 0.92])
+    noisy = np.array([0.80, 0.79, 0.83, 0.78, 0.84])
+    est = stats.paired_drop(clean, noisy)
+    d = clean - noisy  # 0.10, 0.09, 0.08, 0.11, 0.08 → mean 0.092
+    assert est.point == pytest.approx(0.092, abs=TOL)
+    low, high = ss.t.interval(0.95, 4, loc=d.mean(), scale=ss.sem(d))
+    assert (est.low, est.high) == (pytest.approx(low, abs=TOL), pytest.approx(high, abs=TOL))
+    # The paired interval is narrower than pretending the two samples were independent.
+    unpaired = stats.welch(clean, noisy).diff
+    assert est.high - est.low < unpaired.high - unpaired.low
+
+
+def test_pair_by_key_never_pairs_across_seeds():
+    keys, c, z = stats.pair_by_key({1: 0.9, 2: 0.8, 3: 0.7}, {3: 0.6, 1: 0.85, 4: 0.1})
+    assert keys == [1, 3]
+    assert c.tolist() == [0.9, 0.7] and z.tolist() == [0.85, 0.6]
+
+
+@pytest.mark.parametrize(
+    "fn, point",
+    [
+        (lambda: stats.mean_ci([0.7]), 0.7),
+        (lambda: stats.paired_drop([0.9], [0.6]), 0.3),
+        (lambda: stats.mean_ci([0.7], method="bootstrap", rng=np.random.default_rng(0)), 0.7),
+    ],
+)
+def test_fewer_than_two_values_give_no_interval(fn, point):
+    est = fn()
+    assert est.point == pytest.approx(point, abs=TOL)
+    assert est.low is None and est.high is None and est.sd is None and est.n == 1
+    assert not est.has_interval
+
+
+def test_shapes_are_checked():
+    with pytest.raises(ValueError, match="same length"):
+        stats.paired_drop([0.9, 0.8], [0.7])
+    with pytest.raises(ValueError, match="1-D"):
+        stats.mean_ci([[0.1, 0.2], [0.3, 0.4]])
+    with pytest.raises(ValueError, match="NaN"):
+        stats.mean_ci([0.1, float("nan")])
+    with pytest.raises(ValueError, match="empty"):
+        stats.mean_ci([])
+    with pytest.raises(ValueError, match="level"):
+        stats.mean_ci(ACC, level=95)
+    with pytest.raises(ValueError, match="same length"):
+        stats.mcnemar([True, False], [True])
+
+
+def test_bootstrap_is_deterministic_and_needs_an_explicit_generator():
+    values = [0.8013, 0.8291, 0.7874, 0.8102, 0.8377, 0.7951, 0.8166]
+    a = stats.mean_ci(values, method="bootstrap", rng=np.random.default_rng(7), resamples=999)
+    b = stats.mean_ci(values, method="bootstrap", rng=np.random.default_rng(7), resamples=999)
+    c = stats.mean_ci(values, method="bootstrap", rng=np.random.default_rng(8), resamples=999)
+    assert a == b and a != c
+    with pytest.raises(ValueError, match="explicit rng"):
+        stats.mean_ci(ACC, method="bootstrap")
+    assert stats.bootstrap_rng("x").integers(1 << 30) == stats.bootstrap_rng("x").integers(1 << 30)
+    assert stats.bootstrap_rng("x").integers(1 << 30) != stats.bootstrap_rng("y").integers(1 << 30)
+
+
+def test_bootstrap_is_the_percentile_interval_of_resampled_means():
+    """Recompute the percentile bootstrap with the same generator stream, independently of mean_ci."""
+    x = np.array(ACC)
+    est = stats.mean_ci(x, method="bootstrap", rng=np.random.default_rng(3), resamples=500)
+    rng = np.random.default_rng(3)
+    means = [x[rng.integers(0, 5, size=5)].mean() for _ in range(500)]
+    assert est.low == pytest.approx(np.percentile(means, 2.5), abs=TOL)
+    assert est.high == pytest.approx(np.percentile(means, 97.5), abs=TOL)
+    assert min(ACC) <= est.low <= est.point <= est.high <= max(ACC)
+
+
+def test_welch_matches_scipy():
+    a = [0.12, 0.10, 0.15, 0.11, 0.13]
+    b = [0.05, 0.09, 0.02, 0.08]
+    cmp = stats.welch(a, b)
+    ref = ss.ttest_ind(a, b, equal_var=False)
+    ci = ref.confidence_interval(0.95)
+    assert cmp.t == pytest.approx(ref.statistic, abs=TOL)
+    assert cmp.p == pytest.approx(ref.pvalue, abs=TOL)
+    assert cmp.df == pytest.approx(ref.df, abs=TOL)
+    assert cmp.diff.point == pytest.approx(np.mean(a) - np.mean(b), abs=TOL)
+    assert (cmp.diff.low, cmp.diff.high) == (pytest.approx(ci.low, abs=TOL), pytest.approx(ci.high, abs=TOL))
+
+
+def test_welch_by_hand():
+    # a = [1, 2, 3]: mean 2, s² = 1; b = [2, 4, 6]: mean 4, s² = 4. se² = 1/3 + 4/3 = 5/3.
+    # df = (5/3)² / ((1/3)²/2 + (4/3)²/2) = (25/9) / (17/18) = 50/17.
+    cmp = stats.welch([1, 2, 3], [2, 4, 6])
+    assert cmp.diff.point == pytest.approx(-2.0, abs=TOL)
+    assert cmp.se == pytest.approx(math.sqrt(5 / 3), abs=TOL)
+    assert cmp.df == pytest.approx(50 / 17, abs=TOL)
+    assert cmp.t == pytest.approx(-2.0 / math.sqrt(5 / 3), abs=TOL)
+
+
+def test_welch_without_enough_values_has_no_interval():
+    cmp = stats.welch([0.1], [0.2, 0.3])
+    assert cmp.p is None and cmp.diff.low is None and cmp.diff.point == pytest.approx(-0.15, abs=TOL)
+    flat = stats.welch([0.2, 0.2], [0.1, 0.1])
+    assert flat.p is None and flat.se == 0.0
+
+
+def test_holm_hand_worked_example():
+    # p = [0.01, 0.04, 0.03, 0.005], m = 4. Sorted: 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 → the
+    # running maximum keeps 0.06. Back in input order: [0.03, 0.06, 0.06, 0.02].
+    adjusted = stats.holm([0.01, 0.04, 0.03, 0.005])
+    np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06, 0.02], atol=TOL)
+    np.testing.assert_allclose(stats.holm([0.5, 0.6]), [1.0, 1.0], atol=TOL)  # capped at 1
+    assert stats.holm([]).shape == (0,)
+    with pytest.raises(ValueError):
+        stats.holm([1.2])
+
+
+def test_mcnemar_exact_binomial_for_few_discordant_pairs():
+    a = np.array([True] * 10 + [True] * 1 + [False] * 5 + [False] * 4)
+    b = np.array([True] * 10 + [False] * 1 + [True] * 5 + [False] * 4)
+    res = stats.mcnemar(a, b)
+    assert (res.b, res.c, res.method) == (1, 5, "exact-binomial")
+    # By hand: P[X ≤ 1], X ~ Bin(6, 1/2) = (1 + 6)/64; two-sided p = 14/64.
+    assert res.p == pytest.approx(14 / 64, abs=TOL)
+    assert res.p == pytest.approx(ss.binomtest(1, 6, 0.5).pvalue, abs=TOL)
+
+
+def test_mcnemar_chi_square_with_continuity_correction_for_many():
+    a = np.array([True] * 30 + [False] * 10 + [True] * 50)
+    b = np.array([False] * 30 + [True] * 10 + [True] * 50)
+    res = stats.mcnemar(a, b)
+    assert (res.b, res.c, res.method) == (30, 10, "chi2-cc")
+    assert res.statistic == pytest.approx((20 - 1) ** 2 / 40, abs=TOL)
+    assert res.p == pytest.approx(ss.chi2.sf(361 / 40, 1), abs=TOL)
+
+
+def test_mcnemar_no_discordant_pairs():
+    res = stats.mcnemar([True, False], [True, False])
+    assert (res.b, res.c, res.p) == (0, 0, 1.0)
+
+
+def test_intervals_separate_rule():
+    lo = stats.Estimate(0.1, 0.05, 0.15, 0.95, "t", 5)
+    hi = stats.Estimate(0.3, 0.2, 0.4, 0.95, "t", 5)
+    touching = stats.Estimate(0.2, 0.15, 0.25, 0.95, "t", 5)
+    single = stats.Estimate(0.3, None, None, 0.95, "t", 1)
+    assert stats.intervals_separate(lo, hi) and not stats.intervals_separate(hi, lo)
+    assert not stats.intervals_separate(lo, touching)
+    assert not stats.intervals_separate(lo, single)
