@@ -1,7 +1,142 @@
-"""Placeholder until this command group lands (replaced by its owner)."""
+"""`noisebench run` (fine-tune per seed, evaluate clean + noisy, store every cell) and `noisebench models`.
+
+Nothing heavy at module level: the configuration, torch and the models load inside the command bodies. Exit codes:
+0 every cell stored ok, 1 some training failed (its cells are stored as failed), 2 bad input (nothing written).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+Opt = typer.Option
+
+
+def run(
+    model: Annotated[str | None, Opt(help="Models (comma list), e.g. bert,byt5 or hf:<hub id or local path>. "
+                                     "Default: the built-in offline default (byt5-tiny,bert-tiny on clinical-notes "
+                                     "with CPU-sized training).")] = None,
+    dataset: Annotated[str | None, Opt(help="A registered dataset (see `noisebench datasets`) or a .csv/.tsv/"
+                                       ".jsonl/.parquet file or folder of split files. Default: clinical-notes.")]
+    = None,
+    noise: Annotated[str | None, Opt(help="Noises (comma list) or 'all' (the seven calibrated ones; see "
+                                     "`noisebench noises`).")] = None,
+    rate: Annotated[str | None, Opt(help="Rates in [0, 1] (comma list) or 'all' = 0.1,0.2,0.3.")] = None,
+    seeds: Annotated[str | None, Opt(help="Seeds (comma list); each trains one model and draws that model's "
+                                     "noise. Default: 42,123,456,789,1024.")] = None,
+    recipe: Annotated[str | None, Opt(help="full | probe | lora (default: each model's own).")] = None,
+    pooling: Annotated[str | None, Opt(help="Pooler for families that offer a choice (BLT: attention, mean, "
+                                       "last, max).")] = None,
+    lora_rank: Annotated[int | None, Opt(help="LoRA rank (lora recipe; default 16).")] = None,
+    lora_alpha: Annotated[int | None, Opt(help="LoRA alpha (lora recipe; default 32).")] = None,
+    lora_targets: Annotated[str | None, Opt(help="LoRA targets: qv | qkvo (default qv).")] = None,
+    sweep: Annotated[str | None, Opt(help="A sweep file from `noisebench sweep`: use its chosen LoRA rank, targets "
+                                     "and learning rate.")] = None,
+    epochs: Annotated[int | None, Opt(help="Training epochs (default 3).")] = None,
+    batch_size: Annotated[int | None, Opt(help="Examples per optimizer step (default 32).")] = None,
+    grad_accum: Annotated[int | None, Opt(help="Micro-batches per step (same effective batch, less memory).")]
+    = None,
+    lr: Annotated[float | None, Opt(help="Learning rate (default: the model's for its recipe, e.g. 2e-5 full).")]
+    = None,
+    max_length: Annotated[int | None, Opt(help="Truncate to this many tokens/bytes (default: the family's).")]
+    = None,
+    device: Annotated[str, Opt(help="auto | cpu | cuda | cuda:N.")] = "auto",
+    results_dir: Annotated[Path, Opt(help="Results directory (records, checkpoints, locks).")] = Path("results"),
+    data_dir: Annotated[str | None, Opt(help="Local copies of registered datasets (default: "
+                                        "$NOISEBENCH_DATA_DIR).")] = None,
+    text_col: Annotated[str | None, Opt(help="Text column of your own data file.")] = None,
+    label_col: Annotated[str | None, Opt(help="Label column of your own data file.")] = None,
+    id_col: Annotated[str | None, Opt(help="Id column of your own data (the noise example key).")] = None,
+    option: Annotated[list[str] | None, Opt("--option", help="Noise option NOISE.KEY=VALUE, repeatable, e.g. "
+                                            "substitute.mode=keyboard.")] = None,
+    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bars; only the closing summary.")] = False,
+) -> None:
+    """Fine-tune each model once per seed on clean data and evaluate it on the clean and noisy test sets.
+
+    Every cell (model, seed, condition) is stored as one record in RESULTS_DIR/records; finished cells are never
+    recomputed, so an interrupted run resumes where it stopped. Print the degradation table with
+    `noisebench report`.
+    """
+    from rich.console import Console
+
+    from noisebench.config import build_run_config
+    from noisebench.errors import RunError
+    from noisebench.run import RunProgress, execute
+    from noisebench.store import ResultsStore
+
+    config = build_run_config(model=model, dataset=dataset, noise=noise, rate=rate, seeds=seeds, recipe=recipe,
+                              pooling=pooling, lora_rank=lora_rank, lora_alpha=lora_alpha,
+                              lora_targets=lora_targets, sweep=sweep, epochs=epochs, batch_size=batch_size,
+                              grad_accum=grad_accum, lr=lr, max_length=max_length, device=device,
+                              results_dir=results_dir, data_dir=data_dir, text_col=text_col, label_col=label_col,
+                              id_col=id_col, options=option or (), quiet=quiet)
+    err = Console(stderr=True, soft_wrap=True)
+    if config.offline_default and not quiet:
+        err.print(config.describe_default(), highlight=False)
+    echo = (lambda line: None) if quiet else (lambda line: err.print(line, highlight=False))
+    outcome = execute(config, echo=echo, progress=None if quiet else RunProgress(err))
+    _print_summary(ResultsStore(config.results_dir), outcome, config)
+    if outcome.errors:
+        raise RunError(f"{len(outcome.errors)} training run(s) failed (stored as failed; a re-run retries them): "
+                       + "; ".join(outcome.errors[:3]))
+
+
+def _print_summary(store, outcome, config) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from noisebench.run import summary_rows
+
+    table = Table(title=f"noisebench run on {config.dataset}: mean accuracy over the seeds done "
+                        f"(full intervals: noisebench report --results-dir {config.results_dir})")
+    for name, justify in (("model", "left"), ("recipe", "left"), ("condition", "left"), ("seeds", "right"),
+                          ("clean acc", "right"), ("noisy acc", "right"), ("drop (pp)", "right")):
+        table.add_column(name, justify=justify)
+    for row in summary_rows(store, outcome.record_ids):
+        clean = row["noise"] == "clean"
+        seeds = f"{row['seeds']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
+        table.add_row(row["model"], row["recipe"], "clean" if clean else f"{row['noise']} @ {row['rate']:g}", seeds,
+                      fmt(row["clean"]) if not clean else fmt(row["accuracy"]),
+                      "" if clean else fmt(row["accuracy"]), "" if clean else fmt(row["drop"]))
+    wide = {} if sys.stdout.isatty() else {"width": 200}  # pipes and logs: no wrapping
+    Console(**wide).print(table)
+    Console(stderr=True, soft_wrap=True).print(
+        f"{len(outcome.written)} cells written, {len(outcome.skipped)} already stored, {len(outcome.failed)} "
+        f"failed; {outcome.trained} models trained, {outcome.loaded} loaded from checkpoints, "
+        f"{outcome.units_skipped} skipped (all cells stored) — results in {config.results_dir}", highlight=False)
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def models(
+    tiny: Annotated[bool, Opt("--tiny", help="Only the tiny offline variants.")] = False,
+) -> None:
+    """List the model registry: name, family, source (hub id), parameters, recipes, offline availability,
+    licence."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from noisebench.models import MODELS
+
+    table = Table(title="noisebench models (hf:<hub id or local path> loads any sequence-classification model)")
+    for name in ("name", "family", "source", "params", "tokenizer", "recipes (default first)", "poolings",
+                 "offline", "licence"):
+        table.add_column(name, overflow="fold")
+    for name, spec in MODELS.items():
+        if tiny and not spec.tiny:
+            continue
+        recipes = [spec.default_recipe, *[r for r in spec.recipes if r != spec.default_recipe]]
+        table.add_row(name, spec.family, spec.source, spec.params, spec.tokenizer, ", ".join(recipes),
+                      ", ".join(spec.poolings) or "-", "yes" if spec.offline() else "no (Hub or local path)",
+                      spec.licence or "-")
+    Console().print(table)
+
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("run")(run)
+    app.command("models")(models)

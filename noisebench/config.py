@@ -1,0 +1,361 @@
+"""The configuration of `noisebench run`, validated once at the boundary.
+
+    config = build_run_config(model="bert-tiny", noise="substitute,phi", rate="0.1,0.3", seeds="42,123")
+
+`build_run_config` takes what the command line gives (comma lists as strings, numbers or None for "not given"),
+checks everything it can without loading data or models, and either returns a frozen `RunConfig` that inner code
+trusts, or raises ONE UsageError listing every problem (separated by "; "). Nothing is written either way.
+
+Defaults (the command line wins over them):
+- no --model: the built-in offline default, `OFFLINE_DEFAULT` — tiny byte-level + tiny subword models with
+  CPU-friendly training settings (see `OFFLINE_TRAINING`); it runs end to end with no network;
+- dataset `clinical-notes`; noises `all` = every calibrated core noise (the uncalibrated nlpaug adapters only when
+  named); rates `all` = 0.1, 0.2, 0.3; seeds 42, 123, 456, 789, 1024;
+- recipe: each model's default; learning rate: --lr, else the sweep's choice (lora models named in the sweep), else
+  the model's default for its recipe;
+- with --model given, training follows `noisebench.train.TrainConfig`'s defaults and the family's max length.
+
+Seeds. One seed value controls both the fine-tuning run (initialisation, data order, dropout) and the noise draw
+applied to that run's test set, so seed s of a noisy cell is the model trained with seed s, evaluated on the test
+set perturbed with seed s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from noisebench.errors import UsageError, unknown_name
+from noisebench.records import short_hash
+
+DEFAULT_DATASET = "clinical-notes"
+OFFLINE_DEFAULT = ("byt5-tiny", "bert-tiny")
+DEFAULT_RATES = (0.1, 0.2, 0.3)
+DEFAULT_SEEDS = (42, 123, 456, 789, 1024)
+# Tuned with benchmarks/offline_default.py so the whole default finishes in <= 3 minutes on 2 CPU cores.
+OFFLINE_TRAINING = {"epochs": 3, "batch_size": 32, "max_length": 256}
+LORA_TARGETS = ("qv", "qkvo")
+SEED_MAX = 2**32 - 1  # numpy / torch generators accept any seed in [0, 2**32)
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """One model of the run with its resolved recipe, learning rate and options.
+
+    spec:   the registry entry (`noisebench.models.resolve_model`).
+    lr:     the learning rate actually used (part of the training identity).
+    """
+
+    name: str
+    spec: Any
+    recipe: str
+    lr: float
+    pooling: str | None = None
+    max_length: int | None = None
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_targets: str = "qv"
+
+    def options(self, *, num_labels: int, train_texts: Sequence[str], seed: int) -> Any:
+        """The `ModelOptions` a builder gets for one seed of this model."""
+        from noisebench.models.base import ModelOptions
+
+        return ModelOptions(num_labels=num_labels, recipe=self.recipe, pooling=self.pooling,
+                            max_length=self.max_length, lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
+                            lora_targets=self.lora_targets, train_texts=tuple(train_texts), seed=seed)
+
+    def summary(self) -> dict:
+        out = {"name": self.name, "recipe": self.recipe, "lr": self.lr, "pooling": self.pooling,
+               "max_length": self.max_length}
+        if self.recipe == "lora":
+            out.update(lora_rank=self.lora_rank, lora_alpha=self.lora_alpha, lora_targets=self.lora_targets)
+        return out
+
+
+@dataclass(frozen=True)
+class NoisePlan:
+    """One noise of the run with its normalised options (defaults filled in)."""
+
+    name: str
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated `noisebench run` request. Build it with `build_run_config`; inner code trusts it."""
+
+    models: tuple[ModelPlan, ...]
+    noises: tuple[NoisePlan, ...]
+    rates: tuple[float, ...]
+    seeds: tuple[int, ...]
+    dataset: str = DEFAULT_DATASET
+    data_dir: str | None = None
+    text_col: str | None = None
+    label_col: str | None = None
+    id_col: str | None = None
+    epochs: int = 3
+    batch_size: int = 32
+    grad_accum: int = 1
+    device: str = "auto"
+    results_dir: Path = Path("results")
+    quiet: bool = False
+    offline_default: bool = False  # no --model was given: the built-in default models and training settings
+    sweep: str | None = None
+
+    def train_config(self, model: ModelPlan) -> Any:
+        """The `noisebench.train.TrainConfig` of `model` (its lr resolved; everything else shared by the run)."""
+        from noisebench.train import TrainConfig
+
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, grad_accum=self.grad_accum, lr=model.lr)
+
+    def summary(self) -> dict:
+        """The settings that decide the results (not where they go or how verbose the run is), as JSON."""
+        return {"models": [m.summary() for m in self.models], "dataset": self.dataset,
+                "noises": [{"name": n.name, "options": n.options} for n in self.noises], "rates": list(self.rates),
+                "seeds": list(self.seeds), "epochs": self.epochs, "batch_size": self.batch_size,
+                "grad_accum": self.grad_accum, "device": self.device}
+
+    def hash(self) -> str:
+        return short_hash(self.summary())
+
+    def describe_default(self) -> str:
+        """The one line printed when the built-in offline default runs."""
+        noises = ", ".join(n.name for n in self.noises)
+        return (f"no --model given: running the built-in offline default — {', '.join(m.name for m in self.models)} "
+                f"on {self.dataset}; noises {noises} at {', '.join(f'{r:g}' for r in self.rates)}; seeds "
+                f"{', '.join(map(str, self.seeds))}; {self.epochs} epochs (see `noisebench run --help` to choose)")
+
+
+def split_list(text: str) -> list[str]:
+    """Comma-separated items, stripped, empty ones dropped."""
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _unique(items: Sequence) -> list:
+    return list(dict.fromkeys(items))
+
+
+def core_noises() -> list[str]:
+    """`--noise all`: every registered calibrated noise that needs no optional package, in catalogue order."""
+    from noisebench.noise import NOISES
+
+    return [name for name, spec in NOISES.items() if spec.calibrated and spec.requires is None]
+
+
+def _parse_noises(text: str | None, errors: list[str]) -> list[str]:
+    from noisebench.noise import NOISES
+
+    names: list[str] = []
+    for item in split_list(text or "all") or ["<empty>"]:
+        if item == "all":
+            names.extend(core_noises())
+        elif item in NOISES:
+            spec = NOISES.get(item)
+            if spec.requires and importlib.util.find_spec(spec.requires) is None:
+                errors.append(f"noise {item!r} needs the optional package {spec.requires!r} "
+                              f"(pip install 'noisebench[{spec.requires}]')")
+            names.append(item)
+        else:
+            errors.append(str(unknown_name("noise", item, [*NOISES.names(), "all"])))
+    return _unique(names)
+
+
+def _parse_rates(text: str | None, errors: list[str]) -> list[float]:
+    from noisebench.noise import validate_rate
+
+    if text is None or text.strip() == "all":
+        return list(DEFAULT_RATES)
+    rates = []
+    for item in split_list(text) or ["<empty>"]:
+        try:
+            rates.append(validate_rate(float(item)))
+        except ValueError:
+            errors.append(f"--rate: {item!r} is not a number (rates are fractions in [0, 1], e.g. 0.1)")
+        except UsageError as e:
+            errors.append(f"--rate: {e}")
+    return _unique(rates)
+
+
+def _parse_seeds(text: str | None, errors: list[str]) -> list[int]:
+    if text is None:
+        return list(DEFAULT_SEEDS)
+    seeds = []
+    for item in split_list(text) or ["<empty>"]:
+        try:
+            seed = int(item)
+        except ValueError:
+            errors.append(f"--seeds: {item!r} is not an integer")
+            continue
+        if not 0 <= seed <= SEED_MAX:
+            errors.append(f"--seeds: {seed} is outside [0, {SEED_MAX}]")
+        else:
+            seeds.append(seed)
+    return _unique(seeds)
+
+
+def _parse_options(given: Sequence[str], noises: list[str], errors: list[str]) -> dict[str, dict]:
+    """`--option NOISE.KEY=VALUE` (repeatable) → {noise: normalised options} for every requested noise."""
+    from noisebench.noise import NOISES, validate_options
+
+    raw: dict[str, dict[str, str]] = {}
+    for item in given:
+        match = re.fullmatch(r"\s*([^.=\s]+)\.([^=\s]+)\s*=(.*)", item)
+        if match is None:
+            errors.append(f"--option {item!r}: expected NOISE.KEY=VALUE, e.g. substitute.mode=keyboard")
+            continue
+        noise, key, value = match.groups()
+        if noise not in NOISES:
+            errors.append(f"--option {item!r}: {unknown_name('noise', noise, NOISES.names())}")
+        elif noise not in noises:
+            errors.append(f"--option {item!r}: noise {noise!r} is not among the requested noises "
+                          f"({', '.join(noises) or 'none'})")
+        else:
+            raw.setdefault(noise, {})[key] = value
+    out = {}
+    for noise in noises:
+        try:
+            out[noise] = validate_options(noise, raw.get(noise, {}))
+        except UsageError as e:
+            errors.append(f"--option: {e}")
+    return out
+
+
+def _positive(name: str, value: int | float | None, errors: list[str]) -> None:
+    if value is not None and not value > 0:
+        errors.append(f"--{name} must be > 0 (got {value})")
+
+
+def _resolve_models(names: list[str], errors: list[str]) -> list[Any]:
+    from noisebench.models import hub, resolve_model
+
+    specs = []
+    for name in names:
+        try:
+            spec = resolve_model(name)
+        except UsageError as e:
+            errors.append(str(e))
+            continue
+        # A Hub model that is neither local, packaged nor cached fails here, before anything is written.
+        if not spec.tiny and not spec.offline() and not hub.hub_reachable():
+            errors.append(str(hub.offline_error(spec.source, spec.name)))
+            continue
+        specs.append(spec)
+    return specs
+
+
+def _check_dataset(dataset: str, errors: list[str]) -> None:
+    """Cheap name/path check; the data themselves (columns, encoding, labels) are checked when loaded."""
+    from noisebench.datasets import DATASETS
+
+    if dataset in DATASETS or Path(dataset).expanduser().exists():
+        return
+    if "/" in dataset or Path(dataset).suffix:
+        errors.append(f"dataset file not found: {Path(dataset).expanduser()}")
+    else:
+        errors.append(f"{unknown_name('dataset', dataset, DATASETS.names())}; or give the path of a "
+                      f".csv/.tsv/.jsonl/.parquet file or a folder of split files")
+
+
+def _load_sweep(path: str, errors: list[str]) -> tuple[str | None, dict | None]:
+    from noisebench.sweep import load_choice, load_sweep
+
+    try:
+        model = load_sweep(path).get("model", {}).get("name")
+        return model, load_choice(path)
+    except UsageError as e:
+        errors.append(f"--sweep: {e}")
+        return None, None
+
+
+def build_run_config(*, model: str | None = None, dataset: str | None = None, noise: str | None = None,
+                     rate: str | None = None, seeds: str | None = None, recipe: str | None = None,
+                     pooling: str | None = None, lora_rank: int | None = None, lora_alpha: int | None = None,
+                     lora_targets: str | None = None, sweep: str | None = None, epochs: int | None = None,
+                     batch_size: int | None = None, grad_accum: int | None = None, lr: float | None = None,
+                     max_length: int | None = None, device: str = "auto", results_dir: str | Path = "results",
+                     data_dir: str | None = None, text_col: str | None = None, label_col: str | None = None,
+                     id_col: str | None = None, options: Sequence[str] = (), quiet: bool = False) -> RunConfig:
+    """Validate a run request (see the module docstring for defaults); one UsageError lists every problem."""
+    errors: list[str] = []
+    offline_default = model is None
+    training = dict(OFFLINE_TRAINING) if offline_default else {"epochs": 3, "batch_size": 32, "max_length": None}
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("max_length", max_length)):
+        if value is not None:
+            training[name] = value
+    for name, value in (("epochs", epochs), ("batch-size", batch_size), ("grad-accum", grad_accum),
+                        ("max-length", max_length), ("lr", lr), ("lora-rank", lora_rank),
+                        ("lora-alpha", lora_alpha)):
+        _positive(name, value, errors)
+    if lora_targets is not None and lora_targets not in LORA_TARGETS:
+        errors.append(f"--lora-targets {lora_targets!r}: choose from {', '.join(LORA_TARGETS)}")
+    if not _DEVICE.match(device):
+        errors.append(f"--device {device!r}: choose auto, cpu, cuda or cuda:N")
+    results = Path(results_dir).expanduser()
+    if results.exists() and not results.is_dir():
+        errors.append(f"--results-dir {results} exists and is not a directory")
+    dataset = dataset or DEFAULT_DATASET
+    _check_dataset(dataset, errors)
+
+    noise_names = _parse_noises(noise, errors)
+    noise_options = _parse_options(options, noise_names, errors)
+    rates = _parse_rates(rate, errors)
+    seed_values = _parse_seeds(seeds, errors)
+
+    names = _unique(split_list(model)) if model is not None else list(OFFLINE_DEFAULT)
+    if not names:
+        errors.append("--model is empty")
+    specs = _resolve_models(names, errors)
+    sweep_model, choice = _load_sweep(sweep, errors) if sweep else (None, None)
+
+    plans = []
+    for spec in specs:
+        chosen = recipe or spec.default_recipe
+        if chosen not in spec.recipes:
+            errors.append(f"model {spec.name!r} has no recipe {chosen!r} (its recipes: {', '.join(spec.recipes)})")
+            continue
+        if pooling is not None and pooling not in spec.poolings:
+            has = f"its poolings: {', '.join(spec.poolings)}" if spec.poolings else "its pooling is fixed"
+            errors.append(f"model {spec.name!r} has no pooling {pooling!r} ({has})")
+            continue
+        lora = {"lora_rank": 16, "lora_alpha": 32, "lora_targets": "qv"}
+        model_lr = spec.default_lr.get(chosen)
+        if choice is not None and spec.name == sweep_model and chosen == "lora":
+            lora = {k: choice[k] for k in lora}
+            model_lr = choice["lr"]
+        lora.update({k: v for k, v in (("lora_rank", lora_rank), ("lora_alpha", lora_alpha),
+                                        ("lora_targets", lora_targets)) if v is not None})
+        model_lr = lr if lr is not None else model_lr
+        if model_lr is None:
+            errors.append(f"model {spec.name!r} has no default learning rate for recipe {chosen!r}; pass --lr")
+            continue
+        plans.append(ModelPlan(name=spec.name, spec=spec, recipe=chosen, lr=float(model_lr), pooling=pooling,
+                               max_length=training["max_length"], **lora))
+
+    lora_flags = [f for f, v in (("--lora-rank", lora_rank), ("--lora-alpha", lora_alpha),
+                                 ("--lora-targets", lora_targets)) if v is not None]
+    if lora_flags and plans and not any(p.recipe == "lora" for p in plans):
+        errors.append(f"{', '.join(lora_flags)} applies to the lora recipe, which no requested model uses "
+                      "(pass --recipe lora)")
+    if sweep_model is not None and not any(p.name == sweep_model and p.recipe == "lora" for p in plans):
+        errors.append(f"--sweep {sweep} was run for model {sweep_model!r}, which this run does not train with "
+                      "the lora recipe")
+    if errors:
+        raise UsageError(errors[0] if len(errors) == 1 else
+                         f"{len(errors)} problems with the run configuration: " + "; ".join(errors))
+    return RunConfig(models=tuple(plans),
+                     noises=tuple(NoisePlan(n, noise_options[n]) for n in noise_names),
+                     rates=tuple(rates), seeds=tuple(seed_values), dataset=dataset, data_dir=data_dir,
+                     text_col=text_col, label_col=label_col, id_col=id_col, epochs=training["epochs"],
+                     batch_size=training["batch_size"], grad_accum=grad_accum or 1, device=device,
+                     results_dir=results, quiet=quiet, offline_default=offline_default, sweep=sweep)
+
+
+def replace(config: RunConfig, **changes: Any) -> RunConfig:
+    """A copy with some fields changed (for tests and benchmarks; the values must already be valid)."""
+    return dataclasses.replace(config, **changes)

@@ -1,0 +1,248 @@
+"""Pieces the model families share: truncation policy, text encoders, head initialisation, recipes (full / probe /
+LoRA), masked pooling, parameter counts, and the `Adapter` that meets the `Classifier` protocol.
+
+A family builder composes these: an encoder (subword tokenizer, or bytes / code points), a torch module whose
+forward takes the encoder's batch and returns logits (or an output with `.logits`), the head modules' names, and
+the LoRA target names. Nothing here imports torch or transformers at module level.
+
+Seeds: a classifier's randomness at build time is (1) tiny/random-init backbone weights, drawn from the fixed
+`BACKBONE_SEED` (a stand-in for a checkpoint: the same for every run seed), and (2) the newly initialised head and
+LoRA A matrices, drawn from `torch.Generator().manual_seed(options.seed)`. Builds run inside `seeded(...)`, which
+forks torch's CPU RNG, so the caller's global RNG state is never consumed or changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from noisebench.errors import RunError, UsageError
+from noisebench.models.base import ModelOptions
+
+BACKBONE_SEED = 20240  # tiny / random-init backbone weights: fixed, like a checkpoint (never the run seed)
+HEAD_NAMES = ("pooler", "pre_classifier", "classifier", "score")  # module names that form the head
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """How a family truncates: head truncation (the beginning is kept) at `default` units unless
+    `ModelOptions.max_length` asks for another value in [1, limit]."""
+
+    unit: str  # "tokens" | "bytes" | "characters"
+    default: int
+    limit: int
+    counting: str  # what the count includes, e.g. "including [CLS] and [SEP]"
+
+    def resolve(self, requested: int | None, model: str) -> int:
+        if requested is None:
+            return self.default
+        if not 1 <= requested <= self.limit:
+            raise UsageError(f"max length {requested} is out of range for {model}: 1..{self.limit} {self.unit}")
+        return requested
+
+    def describe(self, used: int | None = None) -> str:
+        head = f"{used} {self.unit}" if used is not None else f"default {self.default} {self.unit}"
+        return f"head truncation at {head} (max {self.limit}; {self.counting})"
+
+
+SUBWORD_TRUNCATION = Truncation("tokens", 128, 512, "including the special tokens")
+
+
+def count_parameters(module: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts of a torch module; shared (tied) tensors are counted once."""
+    trainable = total = 0
+    for param in module.parameters():  # .parameters() yields each distinct tensor once
+        total += param.numel()
+        if param.requires_grad:
+            trainable += param.numel()
+    return trainable, total
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block with torch's CPU RNG seeded to `seed`, restoring the caller's RNG state afterwards."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def head_prefixes(module: Any, new_keys: Sequence[str] = ()) -> list[str]:
+    """Names of the head modules: every module called pooler / pre_classifier / classifier / score, plus the
+    parents of parameters that were newly initialised (`new_keys`), outermost first, without nested repeats."""
+    found = [name for name, _ in module.named_modules() if name and name.rsplit(".", 1)[-1] in HEAD_NAMES]
+    found += [key.rsplit(".", 1)[0] for key in new_keys if "." in key]
+    out: list[str] = []
+    for name in sorted(set(found), key=lambda n: (n.count("."), n)):
+        if not any(name == p or name.startswith(p + ".") for p in out):
+            out.append(name)
+    return out
+
+
+def in_prefixes(name: str, prefixes: Sequence[str]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def init_modules_(module: Any, prefixes: Sequence[str], generator: Any, std: float = 0.02) -> None:
+    """Re-initialise the Linear / LayerNorm / Embedding layers under `prefixes` from `generator`:
+    weights ~ N(0, std), biases 0, norms 1 (the BERT recipe), independent of torch's global RNG."""
+    import torch
+    from torch import nn
+
+    with torch.no_grad():
+        for prefix in prefixes:
+            for sub in module.get_submodule(prefix).modules():
+                if isinstance(sub, (nn.Linear, nn.Embedding)):
+                    sub.weight.normal_(0.0, std, generator=generator)
+                    if getattr(sub, "bias", None) is not None:
+                        sub.bias.zero_()
+                elif isinstance(sub, nn.LayerNorm):
+                    if sub.weight is not None:
+                        sub.weight.fill_(1.0)
+                    if sub.bias is not None:
+                        sub.bias.zero_()
+
+
+def apply_recipe(module: Any, options: ModelOptions, *, head: Sequence[str],
+                 lora_targets: Mapping[str, Sequence[str]] | None, generator: Any) -> None:
+    """Set `requires_grad` for the recipe: full = everything; probe = the `head` modules only; lora = peft LoRA
+    adapters in the modules named by `lora_targets[options.lora_targets]` (matched as name suffixes) + the head.
+    LoRA A matrices are drawn from `generator` (B starts at zero, so the adapted model equals the base at step 0)."""
+    import torch
+
+    if options.recipe == "lora":
+        if not lora_targets or options.lora_targets not in lora_targets:
+            choices = ", ".join(lora_targets or {}) or "none known"
+            raise UsageError(f"LoRA targets {options.lora_targets!r} are not defined for this model ({choices})")
+        from peft import LoraConfig, inject_adapter_in_model
+
+        config = LoraConfig(r=options.lora_rank, lora_alpha=options.lora_alpha, lora_dropout=options.lora_dropout,
+                            target_modules=list(lora_targets[options.lora_targets]), exclude_modules=list(head))
+        inject_adapter_in_model(config, module)
+        lora_a = [p for n, p in module.named_parameters() if ".lora_A." in n]
+        if not lora_a:
+            raise UsageError(f"LoRA targets {list(lora_targets[options.lora_targets])} matched no layer of this model")
+        with torch.no_grad():
+            for param in lora_a:  # peft's own init: kaiming-uniform with a = sqrt(5), here from our generator
+                torch.nn.init.kaiming_uniform_(param, a=math.sqrt(5), generator=generator)
+    for name, param in module.named_parameters():
+        if options.recipe == "full":
+            param.requires_grad_(True)
+        else:
+            param.requires_grad_(in_prefixes(name, head) or (options.recipe == "lora" and "lora_" in name))
+    if not any(p.requires_grad for p in module.parameters()):
+        raise UsageError(f"recipe {options.recipe!r} left nothing to train (head modules: {list(head)})")
+
+
+def masked_mean(states: Any, mask: Any) -> Any:
+    """Mean of `states` [B, S, D] over the positions where `mask` [B, S] is 1 → [B, D] (float32)."""
+    weights = mask.to(states.dtype).unsqueeze(-1)  # [B, S, 1]
+    return ((states * weights).sum(1) / weights.sum(1).clamp(min=1.0)).float()
+
+
+class TokenizerEncoder:
+    """Subword encoding with a `transformers` tokenizer: special tokens added, head truncation at `max_length`
+    tokens (specials included), right padding to the longest row of the batch."""
+
+    def __init__(self, tokenizer: Any, max_length: int) -> None:
+        tokenizer.padding_side = "right"
+        tokenizer.truncation_side = "right"
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+
+    def lengths(self, texts: Sequence[str]) -> list[int]:
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        return [len(row) for row in ids]
+
+    def encode(self, texts: Sequence[str]) -> dict[str, Any]:
+        out = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, padding="longest",
+                             return_tensors="pt")
+        return {k: out[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in out}
+
+
+class UnitEncoder:
+    """Bytes (UTF-8) or Unicode code points as ids: `prefix + [unit + offset for the first max_units] + suffix`,
+    right-padded with `pad_id`. Texts are never parsed for special-token strings (a literal "</s>" is bytes).
+
+    min_padding(n) → m: each row is padded to at least m ids (n = its real length) before the batch is padded to its
+    longest row; models that pool padded positions into real ones (CANINE's strided downsampling) use it so a row
+    sees the same padding alone as in any batch."""
+
+    def __init__(self, unit: str, max_units: int, *, offset: int, prefix: Sequence[int] = (),
+                 suffix: Sequence[int] = (), pad_id: int = 0, min_padding: Callable[[int], int] | None = None) -> None:
+        if unit not in ("bytes", "characters"):
+            raise ValueError(f"unit must be bytes or characters, not {unit!r}")
+        self.unit, self.max_units, self.offset = unit, max_units, offset
+        self.prefix, self.suffix, self.pad_id = list(prefix), list(suffix), pad_id
+        self.min_padding = min_padding
+
+    def ids(self, text: str) -> list[int]:
+        units = text.encode("utf-8")[: self.max_units] if self.unit == "bytes" else map(ord, text[: self.max_units])
+        return self.prefix + [u + self.offset for u in units] + self.suffix
+
+    def lengths(self, texts: Sequence[str]) -> list[int]:
+        extra = len(self.prefix) + len(self.suffix)
+        if self.unit == "bytes":
+            return [min(len(t.encode("utf-8")), self.max_units) + extra for t in texts]
+        return [min(len(t), self.max_units) + extra for t in texts]
+
+    def encode(self, texts: Sequence[str]) -> dict[str, Any]:
+        import torch
+
+        rows = [self.ids(t) for t in texts]
+        width = max(len(r) if self.min_padding is None else max(len(r), self.min_padding(len(r))) for r in rows)
+        input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[i, : len(row)] = 1
+        return {"input_ids": input_ids, "attention_mask": mask}
+
+
+class Adapter:
+    """Meets `noisebench.models.base.Classifier` by composition: an encoder (`lengths`, `encode`) and a torch
+    module called as `module(**batch)` that returns logits [B, C] or an output with `.logits`."""
+
+    def __init__(self, module: Any, encoder: Any, info: dict, recipe: str) -> None:
+        self.module = module
+        self.encoder = encoder
+        self.info = info
+        self.recipe = recipe
+
+    def lengths(self, texts: Sequence[str]) -> list[int]:
+        return self.encoder.lengths(texts)
+
+    def encode(self, texts: Sequence[str]) -> dict[str, Any]:
+        return self.encoder.encode(texts)
+
+    def forward(self, batch: dict[str, Any]) -> Any:
+        out = self.module(**batch)
+        return out.logits if hasattr(out, "logits") else out
+
+    def trainable_state(self) -> dict[str, Any]:
+        """CPU copies: the whole state dict for `full`; otherwise only the parameters that train."""
+        if self.recipe == "full":
+            return {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()}
+        return {n: p.detach().cpu().clone() for n, p in self.module.named_parameters() if p.requires_grad}
+
+    def load_trainable_state(self, state: dict[str, Any]) -> None:
+        import torch
+
+        if self.recipe == "full":
+            try:
+                self.module.load_state_dict(state, strict=True)
+            except RuntimeError as exc:
+                raise RunError(f"checkpoint does not fit this model: {str(exc).splitlines()[0]}") from exc
+            return
+        params = dict(self.module.named_parameters())
+        wanted = {n for n, p in params.items() if p.requires_grad}
+        if set(state) != wanted:
+            diff = sorted(set(state) ^ wanted)[:3]
+            raise RunError(f"checkpoint does not fit this {self.recipe} model: tensors differ, e.g. {diff}")
+        with torch.no_grad():
+            for name, value in state.items():
+                params[name].copy_(value)

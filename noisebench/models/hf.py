@@ -1,0 +1,85 @@
+"""`hf:<hub-id-or-local-path>`: any AutoModelForSequenceClassification checkpoint, loaded through
+`noisebench.models.hub` (never `trust_remote_code`; safetensors preferred).
+
+Not registered by name: `resolve_model("hf:...")` calls `spec_for` to make a spec on the fly. Tokenizer: the
+checkpoint's own (AutoTokenizer), right padding; a missing pad token becomes the EOS token (decoder models).
+Truncation: head, 128 tokens by default (or the model's limit when smaller), at most the model's limit
+(tokenizer `model_max_length` and config `max_position_embeddings`, the smaller that is sane). Recipes: full
+(default), probe (modules named pooler/pre_classifier/classifier/score and any newly initialised module), lora
+(known architectures' attention projections; otherwise peft's default q/v targets for the model type).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from noisebench.errors import UsageError
+from noisebench.models import hub
+from noisebench.models.base import RECIPES, ModelOptions, ModelSpec
+from noisebench.models.common import TokenizerEncoder, Truncation
+from noisebench.models.seqcls import BERT_LORA, describe_source, finish, load_pretrained
+
+PREFIX = "hf:"
+DECODER_LORA = {"qv": ("q_proj", "v_proj"), "qkvo": ("q_proj", "k_proj", "v_proj", "o_proj")}
+LORA_BY_TYPE = {
+    **{t: BERT_LORA for t in ("bert", "roberta", "xlm-roberta", "camembert", "electra", "canine", "mpnet")},
+    **{t: DECODER_LORA for t in ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "phi3", "modernbert")},
+    "distilbert": {"qv": ("q_lin", "v_lin"), "qkvo": ("q_lin", "k_lin", "v_lin", "out_lin")},
+    "deberta-v2": {"qv": ("query_proj", "value_proj"),
+                   "qkvo": ("query_proj", "key_proj", "value_proj", "attention.output.dense")},
+    "t5": {"qv": ("q", "v"), "qkvo": ("q", "k", "v", "o")},
+}
+SANE_LIMIT = 100_000  # tokenizers without a limit report ~1e30
+
+
+def lora_targets_for(model_type: str) -> dict[str, tuple[str, ...]]:
+    if model_type in LORA_BY_TYPE:
+        return dict(LORA_BY_TYPE[model_type])
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_DEFAULTS
+
+    default = PEFT_DEFAULTS.get(model_type)
+    return {"qv": tuple(default)} if default else {}
+
+
+def length_limit(tokenizer: Any, config: Any) -> int:
+    """The longest input the model takes, in tokens (specials included)."""
+    limits = [int(tokenizer.model_max_length)] if tokenizer.model_max_length < SANE_LIMIT else []
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions:
+        offset = 2 if config.model_type in ("roberta", "xlm-roberta", "camembert") else 0  # pad + 1 position offset
+        limits.append(int(positions) - offset)
+    return min(limits) if limits else 512
+
+
+def build(spec: ModelSpec, options: ModelOptions, device: Any) -> Any:
+    from transformers import AutoConfig, AutoTokenizer
+
+    if options.random_init:
+        raise UsageError(f"{spec.name}: random init is for registered models only")
+    config = hub.from_pretrained(AutoConfig, spec.source)
+    tokenizer = hub.from_pretrained(AutoTokenizer, spec.source)
+    limit = length_limit(tokenizer, config)
+    truncation = Truncation("tokens", min(128, limit), limit, "including the special tokens")
+    max_length = truncation.resolve(options.max_length, spec.name)
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise UsageError(f"{spec.name}: the tokenizer has neither a pad nor an EOS token to pad batches with")
+        tokenizer.pad_token = tokenizer.eos_token
+    model, new_keys = load_pretrained(spec.source, options.num_labels, options.seed,
+                                      pad_token_id=tokenizer.pad_token_id)
+    info = {"source": describe_source(spec.source), "tokenizer": f"{type(tokenizer).__name__} (from checkpoint)",
+            "model_type": config.model_type, "truncation": truncation.describe(max_length), "max_length": max_length}
+    return finish(model, TokenizerEncoder(tokenizer, max_length), spec, options, device, new_keys=new_keys,
+                  lora_targets=lora_targets_for(config.model_type), info=info)
+
+
+def spec_for(name: str) -> ModelSpec:
+    """A ModelSpec for `hf:<hub-id-or-local-path>`."""
+    source = name[len(PREFIX):].strip()
+    if not source:
+        raise UsageError("give a hub id or a local folder after 'hf:', e.g. --model hf:/path/to/model")
+    return ModelSpec(
+        name=name, family="hf", source=source, tokenizer="from checkpoint", params="?", recipes=RECIPES,
+        default_recipe="full", build=build,
+        description="any AutoModelForSequenceClassification checkpoint; head truncation at 128 tokens by default, "
+                    "at most the model's limit")

@@ -1,0 +1,387 @@
+"""The run engine behind `noisebench run`: fine-tune once per (model, seed) on clean data, evaluate clean + noisy.
+
+    outcome = execute(build_run_config(model="bert-tiny", noise="substitute", rate="0.1"))
+
+Read top to bottom, for one validated `RunConfig`:
+
+1. Load the dataset (validated at load: columns, encoding, labels) and resolve the device.
+2. For every model and seed, a *training unit*: the cells it owes are the clean test set plus every requested
+   (noise, rate). Cells already stored with status "ok" are skipped; a unit whose cells are all stored trains nothing.
+3. Otherwise, under a per-unit file lock (so two processes sharing a results directory never train or write the same
+   unit twice), the trained weights come from `checkpoints/<unit id>/` when an earlier run kept them, or from
+   `noisebench.train.fit` — then the trainable part is saved (safetensors, atomically) so a new noise condition
+   never retrains.
+4. Each missing cell is evaluated and written as one record (`noisebench.records`), atomically. A noisy test set
+   depends only on (noise, rate, options, seed, example keys), so every model of the run sees the same noisy texts
+   for a seed — the pairing the report's per-seed drops and McNemar tests rely on.
+
+Seeds. One seed value s controls the fine-tuning run (head/LoRA initialisation, data order, dropout) and the noise
+draw of that run's test set: the noisy cell of seed s is the model trained with seed s evaluated on the test set
+perturbed with seed s.
+
+Failures. A unit whose training diverges (RunError) or runs out of memory gets "failed" records for its cells (the
+report marks them) and the run goes on; a re-run retries them. Bad input (UsageError) stops before anything is
+written. Ctrl-C or kill -9 loses at most the cell being evaluated: a re-run resumes from the stored records and the
+kept checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from noisebench import records
+from noisebench.config import ModelPlan, RunConfig
+from noisebench.datasets.base import Dataset
+from noisebench.errors import RunError
+from noisebench.store import ResultsStore, atomic_write_text
+
+CLEAN_CONDITION = {"name": records.CLEAN, "rate": 0.0, "options": {}}
+WEIGHTS = "trainable.safetensors"
+TRAINING = "training.json"
+PATCHES = "patches"  # BLT patch boundaries, computed once per distinct text and reused by every later run
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class Outcome:
+    """What a run did: record ids per status, units trained / loaded / skipped, failures with their reason."""
+
+    written: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    trained: int = 0
+    loaded: int = 0
+    units_skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+    record_ids: list[str] = field(default_factory=list)  # every cell of the run, in run order
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One (model, seed) of the run: what is trained once and evaluated on every condition."""
+
+    plan: ModelPlan
+    seed: int
+    options: Any  # noisebench.models.base.ModelOptions
+    train_config: Any  # noisebench.train.TrainConfig
+    dataset: Dataset
+
+    def model_section(self) -> dict:
+        return {"name": self.plan.name, "family": self.plan.spec.family, "source": self.plan.spec.source,
+                "recipe": self.plan.recipe, "options": self.options.identity()}
+
+    def dataset_section(self) -> dict:
+        return {"name": self.dataset.name, "fingerprint": self.dataset.fingerprint, "split": "test",
+                "n": len(self.dataset.test), "source": self.dataset.source}
+
+    def id(self) -> str:
+        """The training identity: everything in a record's identity except the noise condition."""
+        skeleton = self.skeleton(CLEAN_CONDITION)
+        ident = records.identity(skeleton)
+        ident.pop("noise")
+        return records.short_hash(ident, 32)
+
+    def skeleton(self, condition: dict) -> dict:
+        """The identity-bearing part of the record of one condition (enough for `records.record_id`)."""
+        return {"model": self.model_section(), "dataset": self.dataset_section(),
+                "training": {"config": self.train_config.identity()}, "seed": self.seed, "noise": condition}
+
+
+def conditions(config: RunConfig) -> list[dict]:
+    """Clean first, then every (noise, rate) in the order requested."""
+    out = [CLEAN_CONDITION]
+    for noise in config.noises:
+        out += [{"name": noise.name, "rate": rate, "options": noise.options} for rate in config.rates]
+    return out
+
+
+class NoisyTestSets:
+    """The test set's texts under each (noise, rate, options, seed), computed once per run and shared by models."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.texts = [ex.text for ex in dataset.test]
+        self.keys = [ex.key for ex in dataset.test]
+        self._cache: dict[str, tuple[list[str], dict]] = {}
+
+    def get(self, condition: dict, seed: int) -> tuple[list[str], dict]:
+        """(texts, realized level) of `condition` drawn with `seed`; clean texts and zero level for the clean set."""
+        if condition["name"] == records.CLEAN:
+            return self.texts, {"edit_ratio": 0.0, "unit_fraction": 0.0, "changed_examples": 0.0}
+        key = records.canonical_json([condition, seed])
+        if key not in self._cache:
+            from noisebench.noise import measure_dataset, perturb_batch
+
+            name, rate, options = condition["name"], condition["rate"], condition["options"]
+            noisy = perturb_batch(self.texts, self.keys, noise=name, rate=rate, seed=seed, **options)
+            level = measure_dataset(self.texts, noisy, noise=name, **options)
+            self._cache[key] = noisy, {"edit_ratio": level.edit_ratio, "unit_fraction": level.unit_fraction,
+                                       "changed_examples": level.changed_examples}
+        return self._cache[key]
+
+
+def execute(config: RunConfig, *, echo: Echo = lambda line: None, progress: Any = None) -> Outcome:
+    """Run every unit of `config` (see the module docstring). `progress` is a `RunProgress` or None."""
+    from noisebench import provenance, train
+    from noisebench.datasets import load_dataset
+
+    dataset = load_dataset(config.dataset, data_dir=config.data_dir, text_col=config.text_col,
+                           label_col=config.label_col, id_col=config.id_col)
+    device = train.resolve_device(config.device)
+    store = ResultsStore(config.results_dir)
+    static = provenance.environment(device)
+    noisy = NoisyTestSets(dataset)
+    wanted = conditions(config)
+    units = [Unit(plan, seed, plan.options(num_labels=dataset.num_labels,
+                                           train_texts=[ex.text for ex in dataset.train], seed=seed),
+                  config.train_config(plan), dataset)
+             for plan in config.models for seed in config.seeds]
+    outcome = Outcome()
+    progress = progress or _NoProgress()
+    progress.start(len(units) * len(wanted))
+    for unit in units:
+        ids = [records.record_id(unit.skeleton(c)) for c in wanted]
+        outcome.record_ids += ids
+        label = f"{unit.plan.name} seed {unit.seed}"
+        if all(_done(store, i) for i in ids):
+            outcome.units_skipped += 1
+            outcome.skipped += ids
+            progress.advance_cells(len(ids))
+            continue
+        with store.lock(f"unit-{unit.id()}"):
+            todo = [(c, i) for c, i in zip(wanted, ids, strict=True) if not _done(store, i)]
+            outcome.skipped += [i for i in ids if i not in {t for _, t in todo}]
+            progress.advance_cells(len(ids) - len(todo))
+            try:
+                clf, training = _trained(unit, store, device, progress, outcome, echo, label)
+            except RunError as e:
+                echo(f"{label}: training failed: {e}")
+                outcome.errors.append(f"{label}: {e}")
+                for condition, _ in todo:
+                    outcome.failed.append(_failed(store, unit, condition, str(e), static, config))
+                progress.advance_cells(len(todo))
+                continue
+            for condition, _ in todo:
+                texts, level = noisy.get(condition, unit.seed)
+                started = time.perf_counter()
+                logits = train.predict(clf, texts, device=device, batch_size=2 * config.batch_size,
+                                       progress=progress.predict_callback(label, condition))
+                record = _record(unit, condition, logits, level, training, static, config,
+                                 eval_seconds=time.perf_counter() - started, info=clf.info)
+                outcome.written.append(store.put(record).stem)
+                progress.advance_cells(1)
+            if hasattr(clf, "save_patch_cache"):  # BLT: later runs reuse exactly these patch boundaries
+                clf.save_patch_cache(store.root / PATCHES)
+            del clf
+    progress.stop()
+    return outcome
+
+
+def _done(store: ResultsStore, record_id: str) -> bool:
+    """A cell counts as done when its record exists with status ok (failed cells are retried)."""
+    path = store.record_path(record_id)
+    if not path.is_file():
+        return False
+    try:
+        return store.get(record_id).get("status") == "ok"
+    except records.CorruptRecord:
+        return False  # rewritten by this run
+
+
+def _trained(unit: Unit, store: ResultsStore, device: Any, progress: Any, outcome: Outcome, echo: Echo,
+             label: str) -> tuple[Any, dict]:
+    """The unit's classifier with trained weights, and its training section: from the checkpoint when kept,
+    otherwise trained now and checkpointed. RunError for a diverged run or out of memory."""
+    import torch
+
+    from noisebench import train
+    from noisebench.models import build_classifier
+
+    folder = store.checkpoints_dir / unit.id()
+    clf = build_classifier(unit.plan.spec, unit.options, device)
+    if hasattr(clf, "load_patch_cache"):
+        clf.load_patch_cache(store.root / PATCHES)
+    kept = _load_checkpoint(folder)
+    if kept is not None:
+        state, training = kept
+        clf.load_trainable_state(state)
+        clf.module.to(device)
+        clf.module.eval()
+        outcome.loaded += 1
+        echo(f"{label}: trained weights loaded from {folder}")
+        return clf, training
+    try:
+        result = train.fit(clf, unit.dataset.train, unit.dataset.validation, unit.train_config, seed=unit.seed,
+                           device=device, progress=progress.train_callback(label))
+    except torch.OutOfMemoryError as e:
+        raise RunError(f"out of memory while training ({str(e).splitlines()[0]}); lower --batch-size or raise "
+                       "--grad-accum") from None
+    training = {"config": unit.train_config.identity(), "seconds": result.seconds,
+                "trainable_params": result.trainable_params, "total_params": result.total_params,
+                "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
+                "val_accuracy": result.val_accuracy, "val_loss": result.val_loss,
+                "history": json.loads(json.dumps(result.history, default=float)),
+                "checkpoint": str(Path("checkpoints") / unit.id())}
+    _save_checkpoint(folder, clf.trainable_state(), training, unit)
+    outcome.trained += 1
+    echo(f"{label}: trained in {result.seconds:.1f} s (best epoch {result.best_epoch}, validation accuracy "
+         f"{result.val_accuracy:.3f})")
+    return clf, training
+
+
+def _save_checkpoint(folder: Path, state: dict, training: dict, unit: Unit) -> None:
+    """Weights (safetensors) first, then training.json: training.json marks a complete checkpoint. Both atomic."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{WEIGHTS}.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    try:
+        # clone: tied weights share storage, which safetensors refuses to write twice
+        save_file({k: v.detach().cpu().contiguous().clone() for k, v in state.items()}, tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, folder / WEIGHTS)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    meta = {"unit": unit.id(), "model": unit.model_section(), "dataset": unit.dataset_section(), "seed": unit.seed,
+            "training": training}
+    atomic_write_text(folder / TRAINING, json.dumps(meta, indent=1) + "\n")
+
+
+def _load_checkpoint(folder: Path) -> tuple[dict, dict] | None:
+    """(state, training section) of a complete checkpoint, or None (absent, or interrupted before completion)."""
+    from safetensors.torch import load_file
+
+    if not (folder / TRAINING).is_file() or not (folder / WEIGHTS).is_file():
+        return None
+    try:
+        meta = json.loads((folder / TRAINING).read_text(encoding="utf-8"))
+        return load_file(folder / WEIGHTS), meta["training"]
+    except (OSError, ValueError, KeyError):
+        return None  # unreadable: retrain and overwrite
+
+
+def _record(unit: Unit, condition: dict, logits: np.ndarray, level: dict, training: dict, static: dict,
+            config: RunConfig, *, eval_seconds: float, info: dict) -> dict:
+    from noisebench import metrics, provenance
+
+    test = unit.dataset.test
+    labels = np.asarray([ex.label for ex in test], dtype=np.int64)
+    predicted = logits.argmax(axis=1).astype(np.int64)
+    summary = metrics.summarize(labels, predicted, unit.dataset.num_labels)
+    per_class = {name: f1 for name, f1 in zip(unit.dataset.label_names, summary["per_class_f1"], strict=True)}
+    record = unit.skeleton(condition)
+    record["model"].update(tokenizer=info.get("tokenizer"), truncation=info.get("truncation"))
+    record.update(
+        status="ok", error=None, training=training,
+        metrics={"accuracy": summary["accuracy"], "macro_f1": summary["macro_f1"], "per_class_f1": per_class,
+                 "n": summary["n"]},
+        realized=level,
+        predictions={"ids": [ex.id for ex in test], "labels": labels.tolist(), "predicted": predicted.tolist()},
+        timing={"eval_seconds": eval_seconds},
+        provenance=provenance.stamp(static, config.hash()),
+    )
+    return record
+
+
+def _failed(store: ResultsStore, unit: Unit, condition: dict, error: str, static: dict, config: RunConfig) -> str:
+    from noisebench import provenance
+
+    record = unit.skeleton(condition)
+    record.update(status="failed", error=error, training={"config": unit.train_config.identity()},
+                  provenance=provenance.stamp(static, config.hash()))
+    store.put(record)
+    return records.record_id(record)
+
+
+class _NoProgress:
+    def start(self, cells: int) -> None: ...
+    def stop(self) -> None: ...
+    def advance_cells(self, n: int) -> None: ...
+    def train_callback(self, label: str) -> None: ...
+    def predict_callback(self, label: str, condition: dict) -> None: ...
+
+
+class RunProgress:
+    """Rich progress bars with ETA: one for all cells of the run, one for the current training, one for the
+    current evaluation. Writes to `console` (stderr in the CLI)."""
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console,
+                             transient=False)
+        self.cells = self.bars.add_task("cells", total=0, visible=False)
+        self.train = self.bars.add_task("training", total=None, visible=False)
+        self.eval = self.bars.add_task("evaluating", total=None, visible=False)
+
+    def start(self, cells: int) -> None:
+        self.bars.update(self.cells, total=cells, visible=True, description="cells evaluated")
+        self.bars.start()
+
+    def stop(self) -> None:
+        self.bars.stop()
+
+    def advance_cells(self, n: int) -> None:
+        self.bars.advance(self.cells, n)
+
+    def train_callback(self, label: str) -> Callable[[int, int, str], None]:
+        self.bars.reset(self.train, total=None, visible=True, description=f"train {label}")
+
+        def update(done: int, total: int, stage: str) -> None:
+            if stage == "train":
+                self.bars.update(self.train, completed=done, total=total)
+        return update
+
+    def predict_callback(self, label: str, condition: dict) -> Callable[[int, int, str], None]:
+        name = condition["name"] if condition["name"] == records.CLEAN else \
+            f"{condition['name']}@{condition['rate']:g}"
+        self.bars.reset(self.eval, total=None, visible=True, description=f"eval {label} {name}")
+
+        def update(done: int, total: int, stage: str) -> None:
+            self.bars.update(self.eval, completed=done, total=total)
+        return update
+
+
+def summary_rows(store: ResultsStore, record_ids: list[str]) -> list[dict]:
+    """Per (model, recipe, noise, rate) of this run: seeds done, mean clean and noisy accuracy over those seeds,
+    and the mean of the per-seed drops (clean − noisy of the same seed). Failed or missing cells are counted."""
+    recs = [r for i in dict.fromkeys(record_ids) if (r := store.get(i)) is not None]
+    clean = {(r["model"]["name"], r["model"]["recipe"], r["seed"]): r["metrics"]["accuracy"]
+             for r in recs if r["noise"]["name"] == records.CLEAN and r["status"] == "ok"}
+    groups: dict[tuple, list[dict]] = {}
+    for r in recs:
+        groups.setdefault((r["model"]["name"], r["model"]["recipe"], r["noise"]["name"], r["noise"]["rate"]),
+                          []).append(r)
+    rows = []
+    for (model, recipe, noise, rate), members in groups.items():
+        ok = [r for r in members if r["status"] == "ok"]
+        accs = [r["metrics"]["accuracy"] for r in ok]
+        drops = [clean[(model, recipe, r["seed"])] - r["metrics"]["accuracy"] for r in ok
+                 if (model, recipe, r["seed"]) in clean]
+        rows.append({"model": model, "recipe": recipe, "noise": noise, "rate": rate, "seeds": len(ok),
+                     "failed": len(members) - len(ok),
+                     "clean": float(np.mean([clean[(model, recipe, r["seed"])] for r in ok
+                                             if (model, recipe, r["seed"]) in clean])) if drops else None,
+                     "accuracy": float(np.mean(accs)) if accs else None,
+                     "drop": float(np.mean(drops)) if drops else None})
+    return rows

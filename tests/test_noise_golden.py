@@ -1,0 +1,72 @@
+"""Golden contract: (noise, text, key, seed, rate, options) -> exact noisy text, for every registered noise.
+
+Each output below was checked by eye against the noise's rule when it was written (the counts are worked out in
+the comments); a change here is a change of every benchmark's noise and must be deliberate. A noise without a
+golden case fails `test_every_noise_has_a_golden_case`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from noisebench.noise import NOISES, perturb
+
+SEED = 2024
+FOX = "The quick brown fox jumps over 13 lazy dogs."  # 37 eligible characters
+NOTE = "The patient has shortness of breath; give 5 mg PO twice a day. Pt is stable."
+PHI = "Dr. John Smith saw the 92 year old patient on 3/14/2150; call (617) 555-0199."  # 14 words, 5 PHI spans
+
+GOLDEN = [
+    # k = floor(0.25*37 + u) = 9: letters stay letters of the same case, 13 -> 63, "." -> "^"
+    ("substitute", FOX, "g1", 0.25, {}, "The qzick xpotz foq jumps ojer 63 lazy dogs^"),
+    # 19 eligible, k = 9 QWERTY neighbours of the same class (P->L, i->j, n->h, /->', 0->9, .->;); placeholder kept
+    ("substitute", "Patient [**First Name**] has BP 120/80.", "g2", 0.5, {"mode": "keyboard"},
+     "Latjeht [**First Name**] jaa HP 120'89;"),
+    # every character replaced whole: é -> ä (Latin-1 lowercase), e+U+0301 -> n, thumbs-up+skin tone -> one emoji
+    ("substitute", "Café e\u0301 👍🏽 日本", "g3", 1.0, {}, "Sxbä n 😞 旘朸"),
+    # k = 7 insertions, each of the same class as the character before it
+    ("insert", FOX, "g1", 0.2, {}, "The quicdkv brown fox jukmpsy oiveru 13 lazy dogsj."),
+    # k = 7 deletions
+    ("delete", FOX, "g1", 0.2, {}, "Th qui bwn fox jmp over 13 lazy dogs."),
+    # k = floor(0.4*37/2 + u) = 7 transpositions of different adjacent characters inside words
+    ("swap", FOX, "g1", 0.4, {}, "hTe qiukc brown ofx jumps ovre 31 layz dogs."),
+    # 6 cased words ([NAME] is protected): k = 3 lower-cased
+    ("casing", "The Quick Brown Fox met [NAME] in NEW YORK.", "g1", 0.5, {},
+     "the Quick Brown fox met [NAME] in new YORK."),
+    ("casing", "The Quick Brown Fox met [NAME] in NEW YORK.", "g1", 1.0, {},
+     "the quick brown fox met [NAME] in new york."),
+    # 7 matches (The, patient, shortness of breath, mg, PO, twice a day, Pt), all rewritten both ways
+    ("abbreviation", NOTE, "g1", 1.0, {}, "Da pt has SOB; give 5 milligrams by mouth BID. Patient is stable."),
+    # expand only: 3 abbreviations (mg, PO, Pt), k = 2
+    ("abbreviation", NOTE, "g1", 0.5, {"direction": "expand"},
+     "The patient has shortness of breath; give 5 mg by mouth twice a day. Patient is stable."),
+    # abbreviate with clinical rows only: patient, shortness of breath, twice a day
+    ("abbreviation", NOTE, "g1", 1.0, {"direction": "abbreviate", "section": "clinical"},
+     "The pt has SOB; give 5 mg PO BID. Pt is stable."),
+    # k = 7: the 5 PHI spans replaced (first, last, age, date, phone) + 2 placeholders inserted before words
+    ("phi", PHI, "g1", 0.5, {},
+     "Dr. [**First Name**] [**Last Name**] [**Age over 90**] saw the [**Age over 90**] year old patient on "
+     "[**Age over 90**] [**2188-1-26**]; call [**Telephone/Fax**]."),
+    ("phi", PHI, "g1", 0.5, {"style": "i2b2"},
+     "Dr. [NAME] [NAME] saw [PHONE] the [AGE] year [DATE] old patient on [DATE]; call [PHONE]."),
+    # k = 14 = all words: 5 replaced + 9 inserted
+    ("phi", PHI, "g1", 1.0, {"style": "stars"},
+     "*** Dr. *** *** *** *** *** saw *** the *** *** year *** old *** patient *** on ***; call ***."),
+    # nlpaug 1.1.11 with its global random reseeded from the example key (not calibrated)
+    ("nlpaug-keyboard", "The quick brown fox jumps over the lazy dog.", "g1", 0.3, {},
+     "The qu8Xk Hro3n fox jumps over the Iaz^ dog."),
+    ("nlpaug-ocr", "The quick brown fox jumps over the lazy dog.", "g1", 0.3, {},
+     "The quick brown fux jumps uvek the lazy dog."),
+]
+
+
+def test_every_noise_has_a_golden_case():
+    assert {case[0] for case in GOLDEN} == set(NOISES.names())
+
+
+@pytest.mark.parametrize(("noise", "text", "key", "rate", "options", "expected"), GOLDEN,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(GOLDEN)])
+def test_golden(noise, text, key, rate, options, expected):
+    if NOISES.get(noise).requires:
+        pytest.importorskip(NOISES.get(noise).requires)
+    assert perturb(text, noise=noise, rate=rate, seed=SEED, key=key, **options) == expected

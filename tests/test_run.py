@@ -1,0 +1,240 @@
+"""`noisebench run`: end to end on tiny models, resumability, kill -9, concurrent runs, determinism, bad input.
+
+The data are a 120-row two-class TSV (the class is decided by its words) with an id column; every run uses one
+epoch and short texts so the whole file stays around a minute on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from noisebench.cli import run_cli
+from noisebench.models import tiny_models
+from noisebench.store import ResultsStore
+
+POSITIVE = ["great", "wonderful", "moving", "sharp", "delightful", "brilliant"]
+NEGATIVE = ["dull", "clumsy", "tedious", "flat", "awful", "lifeless"]
+FAST = ["--epochs", "1", "--batch-size", "16", "--quiet"]
+
+
+def write_data(path: Path, rows: int = 120) -> Path:
+    lines = ["id\ttext\tlabel"]
+    for i in range(rows):
+        words = POSITIVE if i % 2 == 0 else NEGATIVE
+        lines.append(f"r{i:04d}\tThe Film was {words[i % 6]} and {words[(i // 2) % 6]}, Take {i}\t"
+                     f"{'pos' if i % 2 == 0 else 'neg'}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture()
+def data(tmp_path) -> Path:
+    return write_data(tmp_path / "reviews.tsv")
+
+
+def base_args(data: Path, results: Path, model: str = "bert-tiny") -> list[str]:
+    return ["run", "--model", model, "--dataset", str(data), "--id-col", "id", "--results-dir", str(results), *FAST]
+
+
+def load(results: Path) -> list[dict]:
+    return ResultsStore(results).load(strict=True)[0]
+
+
+def cells(records: list[dict]) -> set[tuple]:
+    return {(r["model"]["name"], r["seed"], r["noise"]["name"], r["noise"]["rate"]) for r in records}
+
+
+# ------------------------------------------------------------------ end to end
+
+
+@pytest.mark.parametrize("model", tiny_models())
+def test_every_tiny_model_runs_end_to_end(model, data, tmp_path, capsys):
+    results = tmp_path / "results"
+    rc = run_cli([*base_args(data, results, model), "--noise", "substitute", "--rate", "0.2", "--seeds", "7"])
+    assert rc == 0, capsys.readouterr().err
+    records = load(results)
+    assert cells(records) == {(model, 7, "clean", 0.0), (model, 7, "substitute", 0.2)}
+    for r in records:
+        assert r["status"] == "ok"
+        assert r["metrics"]["n"] == len(r["predictions"]["ids"]) == r["dataset"]["n"]
+        assert r["training"]["trainable_params"] > 0 and r["training"]["seconds"] > 0
+        assert set(r["provenance"]) >= {"noisebench", "packages", "device", "created", "config_hash"}
+    noisy = next(r for r in records if r["noise"]["name"] == "substitute")
+    assert 0.15 < noisy["realized"]["unit_fraction"] < 0.25
+    assert "substitute @ 0.2" in capsys.readouterr().out  # the closing summary table
+
+
+def test_accuracy_and_predictions_agree_with_labels(data, tmp_path):
+    results = tmp_path / "results"
+    assert run_cli([*base_args(data, results), "--noise", "casing", "--rate", "0.3", "--seeds", "1"]) == 0
+    for r in load(results):
+        labels, predicted = r["predictions"]["labels"], r["predictions"]["predicted"]
+        assert r["metrics"]["accuracy"] == pytest.approx(sum(a == b for a, b in zip(labels, predicted,
+                                                                                         strict=True)) / len(labels))
+
+
+def test_same_seed_same_predictions_and_noise_shared_across_models(data, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        results = tmp_path / name
+        assert run_cli([*base_args(data, results, "bert-tiny,byt5-tiny"), "--noise", "swap", "--rate", "0.3",
+                        "--seeds", "5"]) == 0
+        runs.append({(r["model"]["name"], r["noise"]["name"]): r for r in load(results)})
+    assert runs[0].keys() == runs[1].keys()
+    for key, first in runs[0].items():
+        assert first["id"] == runs[1][key]["id"]
+        assert first["predictions"] == runs[1][key]["predictions"]
+        assert first["metrics"] == runs[1][key]["metrics"]
+    # both models saw the same noisy test set: the realized level is a property of (noise, rate, seed)
+    assert runs[0][("bert-tiny", "swap")]["realized"] == runs[0][("byt5-tiny", "swap")]["realized"]
+
+
+def test_rerun_trains_nothing_and_new_condition_reuses_the_checkpoint(data, tmp_path, capsys):
+    results = tmp_path / "results"
+    args = [*base_args(data, results), "--seeds", "3", "--noise", "delete", "--rate", "0.1"]
+    assert run_cli(args) == 0
+    first = {p.name: p.stat().st_mtime_ns for p in (results / "records").iterdir()}
+    capsys.readouterr()
+    assert run_cli(args) == 0
+    err = capsys.readouterr().err
+    assert "0 cells written, 2 already stored" in err and "0 models trained" in err
+    assert {p.name: p.stat().st_mtime_ns for p in (results / "records").iterdir()} == first
+    assert run_cli([*base_args(data, results), "--seeds", "3", "--noise", "delete,insert", "--rate", "0.1"]) == 0
+    err = capsys.readouterr().err
+    assert "1 cells written, 2 already stored" in err and "0 models trained, 1 loaded" in err
+    assert len(load(results)) == 3
+
+
+def test_seeds_train_different_models(data, tmp_path):
+    results = tmp_path / "results"
+    assert run_cli([*base_args(data, results), "--seeds", "1,2", "--noise", "swap", "--rate", "0.1"]) == 0
+    clean = {r["seed"]: r for r in load(results) if r["noise"]["name"] == "clean"}
+    assert len(list((results / "checkpoints").iterdir())) == 2
+    assert clean[1]["training"]["checkpoint"] != clean[2]["training"]["checkpoint"]
+
+
+def test_diverged_training_is_stored_as_failed_and_exits_1(data, tmp_path, capsys):
+    results = tmp_path / "results"
+    rc = run_cli([*base_args(data, results), "--seeds", "1", "--noise", "swap", "--rate", "0.1", "--lr", "1e30"])
+    assert rc == 1
+    assert "training run(s) failed" in capsys.readouterr().err
+    records = load(results)
+    assert len(records) == 2 and all(r["status"] == "failed" and r["error"] for r in records)
+
+
+# ------------------------------------------------------------------ bad input: exit 2, one line, nothing written
+
+
+def _bad(tmp_path: Path, name: str, content: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize("case, expect", [
+    (["--model", "bert-tinyy"], "did you mean"),
+    (["--dataset", "sst3"], "did you mean"),
+    (["--noise", "substitue"], "did you mean"),
+    (["--rate", "1.5"], "between 0 and 1"),
+    (["--rate", "-0.1"], "between 0 and 1"),
+    (["--seeds", "x"], "not an integer"),
+    (["--model", "bert"], "--model bert:/path/to/model"),  # a Hub model offline: says how to use a local path
+    (["--device", "tpu"], "--device"),
+])
+def test_bad_options_exit_2_and_write_nothing(case, expect, data, tmp_path, capsys):
+    results = tmp_path / "results"
+    args = ["run", "--dataset", str(data), "--id-col", "id", "--results-dir", str(results), "--quiet",
+            "--model", "bert-tiny", *case]
+    assert run_cli(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("noisebench: error:") and len(err.splitlines()) == 1 and expect in err
+    assert not results.exists()
+
+
+@pytest.mark.parametrize("name, content, expect", [
+    ("nolabel.tsv", b"id\ttext\nr1\thello\n", "label"),
+    ("latin1.tsv", "id\ttext\tlabel\nr1\tcaf\xe9\tpos\n".encode("latin-1"), "UTF-8"),
+    ("missing.tsv", None, "not found"),
+])
+def test_bad_data_files_exit_2_and_write_nothing(name, content, expect, tmp_path, capsys):
+    path = tmp_path / name if content is None else _bad(tmp_path, name, content)
+    results = tmp_path / "results"
+    assert run_cli(["run", "--model", "bert-tiny", "--dataset", str(path), "--results-dir", str(results),
+                    "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("noisebench: error:") and len(err.splitlines()) == 1 and expect in err
+    assert not results.exists()
+
+
+def test_unseen_test_label_is_an_error(tmp_path, capsys):
+    folder = tmp_path / "splits"
+    folder.mkdir()
+    write_data(folder / "train.tsv", 40)
+    (folder / "test.tsv").write_text("id\ttext\tlabel\nt1\tsomething else\tneutral\n", encoding="utf-8")
+    results = tmp_path / "results"
+    assert run_cli(["run", "--model", "bert-tiny", "--dataset", str(folder), "--results-dir", str(results),
+                    "--quiet"]) == 2
+    assert "neutral" in capsys.readouterr().err
+    assert not results.exists()
+
+
+# ------------------------------------------------------------------ interruption and concurrency (real processes)
+
+
+def _command(data: Path, results: Path, seeds: str) -> list[str]:
+    return [sys.executable, "-m", "noisebench", *base_args(data, results, "bert-tiny"), "--seeds", seeds,
+            "--noise", "substitute,swap,casing", "--rate", "0.1,0.3"]
+
+
+def _env() -> dict:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+def _comparable(records: list[dict]) -> dict:
+    return {r["id"]: (r["status"], r["metrics"], r["predictions"]) for r in records}
+
+
+def test_kill_9_then_rerun_gives_the_uninterrupted_result(data, tmp_path):
+    seeds = "1,2,3"
+    reference = tmp_path / "reference"
+    subprocess.run(_command(data, reference, seeds), env=_env(), check=True, capture_output=True, timeout=600)
+    interrupted = tmp_path / "interrupted"
+    proc = subprocess.Popen(_command(data, interrupted, seeds), env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:  # kill once some, not all, cells are stored
+        if len(list(interrupted.glob("records/*.json"))) >= 4:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = len(list((interrupted / "records").glob("*.json")))
+    assert 0 < partial < 21
+    subprocess.run(_command(data, interrupted, seeds), env=_env(), check=True, capture_output=True, timeout=600)
+    final = load(interrupted)
+    assert len(final) == len(list((interrupted / "records").iterdir())) == 21  # no duplicates, no stray temp files
+    assert _comparable(final) == _comparable(load(reference))
+
+
+def test_two_concurrent_runs_share_a_results_directory(data, tmp_path):
+    results = tmp_path / "shared"
+    procs = [subprocess.Popen(_command(data, results, "1,2"), env=_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-500:] for o in outs]
+    records = load(results)  # strict: every file is a whole, valid record
+    assert len(records) == len(list((results / "records").iterdir())) == 14
+    assert len(list((results / "checkpoints").iterdir())) == 2
+    trained = sum(int(err.split(" models trained")[0].rsplit(" ", 1)[-1]) for _, err in outs)
+    assert trained == 2  # each (model, seed) trained by exactly one of the two processes
+    assert all(json.loads((results / "checkpoints" / d / "training.json").read_text())["seed"] in (1, 2)
+               for d in os.listdir(results / "checkpoints"))
