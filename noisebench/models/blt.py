@@ -340,17 +340,9 @@ class BltClassifier:
         return {n: p.detach().cpu().clone() for n, p in self.module.named_parameters() if p.requires_grad}
 
     def load_trainable_state(self, state: dict[str, Any]) -> None:
-        from noisebench.errors import RunError
+        from noisebench.models.common import load_trained_parameters
 
-        params = dict(self.module.named_parameters())
-        unknown = sorted(set(state) - set(params))
-        if unknown:
-            raise RunError(f"checkpoint does not fit this BLT classifier: unexpected tensors {unknown[:3]}")
-        import torch
-
-        with torch.no_grad():
-            for name, value in state.items():
-                params[name].copy_(value)
+        load_trained_parameters(self.module, state, "BLT classifier")
 
 
 def tiny_config(**overrides: Any) -> Any:

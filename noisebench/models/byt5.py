@@ -5,7 +5,7 @@ id = byte + 3, `</s>`=1 appended, pad 0 — exactly `ByT5Tokenizer` on ordinary 
 text that happens to contain "</s>" or "<pad>" stays bytes. Truncation: head, 512 bytes by default, at most 1024
 (the pretraining input length), counted before `</s>` is appended; a cut may split a multi-byte character.
 Recipes: full (default), probe (the linear head), lora (attention q/v or q/k/v/o; the head also trains).
-byt5-tiny: 2 layers, d_model 64, 4 heads, gated-GELU, random weights.
+byt5-tiny: 2 layers, d_model 64, 2 heads, no dropout, gated-GELU, random weights.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ LORA_TARGETS = {"qv": ("q", "v"), "qkvo": ("q", "k", "v", "o")}
 def tiny_config() -> Any:
     from transformers import T5Config
 
-    return T5Config(vocab_size=384, d_model=64, d_kv=16, d_ff=128, num_layers=2, num_heads=4,
-                    feed_forward_proj="gated-gelu", relative_attention_num_buckets=32, dropout_rate=0.1)
+    # 2 heads of 32 and no dropout: on CPU at ~200-byte inputs, time goes to the [B, heads, S, S] attention tensors
+    # and to dropout's random masks over them (measured: 2.3x faster training steps than 4 heads of 16 with dropout)
+    return T5Config(vocab_size=384, d_model=64, d_kv=32, d_ff=128, num_layers=2, num_heads=2,
+                    feed_forward_proj="gated-gelu", relative_attention_num_buckets=32, dropout_rate=0.0)
 
 
 def full_config() -> Any:

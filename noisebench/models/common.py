@@ -203,6 +203,20 @@ class UnitEncoder:
         return {"input_ids": input_ids, "attention_mask": mask}
 
 
+def load_trained_parameters(module: Any, state: Mapping[str, Any], what: str) -> None:
+    """Copy `state` into `module`'s trainable parameters; RunError unless it holds exactly those tensors."""
+    import torch
+
+    params = dict(module.named_parameters())
+    wanted = {n for n, p in params.items() if p.requires_grad}
+    if set(state) != wanted:
+        diff = sorted(set(state) ^ wanted)[:3]
+        raise RunError(f"checkpoint does not fit this {what}: tensors differ, e.g. {diff}")
+    with torch.no_grad():
+        for name, value in state.items():
+            params[name].copy_(value)
+
+
 class Adapter:
     """Meets `noisebench.models.base.Classifier` by composition: an encoder (`lengths`, `encode`) and a torch
     module called as `module(**batch)` that returns logits [B, C] or an output with `.logits`."""
@@ -230,7 +244,6 @@ class Adapter:
         return {n: p.detach().cpu().clone() for n, p in self.module.named_parameters() if p.requires_grad}
 
     def load_trainable_state(self, state: dict[str, Any]) -> None:
-        import torch
 
         if self.recipe == "full":
             try:
@@ -238,11 +251,4 @@ class Adapter:
             except RuntimeError as exc:
                 raise RunError(f"checkpoint does not fit this model: {str(exc).splitlines()[0]}") from exc
             return
-        params = dict(self.module.named_parameters())
-        wanted = {n for n, p in params.items() if p.requires_grad}
-        if set(state) != wanted:
-            diff = sorted(set(state) ^ wanted)[:3]
-            raise RunError(f"checkpoint does not fit this {self.recipe} model: tensors differ, e.g. {diff}")
-        with torch.no_grad():
-            for name, value in state.items():
-                params[name].copy_(value)
+        load_trained_parameters(self.module, state, f"{self.recipe} model")

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from noisebench.errors import RunError, UsageError
+from noisebench.errors import UsageError
 from noisebench.models import MODELS
 from noisebench.models.base import ModelOptions, ModelSpec
 from noisebench.models.common import BACKBONE_SEED, Truncation
@@ -123,15 +123,9 @@ class QwenClassifier:
         return {n: p.detach().cpu().clone() for n, p in self.module.named_parameters() if p.requires_grad}
 
     def load_trainable_state(self, state: dict[str, Any]) -> None:
-        import torch
+        from noisebench.models.common import load_trained_parameters
 
-        params = dict(self.module.named_parameters())
-        unknown = sorted(set(state) - set(params))
-        if unknown:
-            raise RunError(f"checkpoint does not fit this Qwen classifier: unexpected tensors {unknown[:3]}")
-        with torch.no_grad():
-            for name, value in state.items():
-                params[name].copy_(value)
+        load_trained_parameters(self.module, state, "Qwen classifier")
 
 
 def offline_random_init(spec: ModelSpec, options: ModelOptions) -> bool:
