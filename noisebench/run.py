@@ -149,41 +149,43 @@ def execute(config: RunConfig, *, echo: Echo = lambda line: None, progress: Any 
     outcome = Outcome()
     progress = progress or _NoProgress()
     progress.start(len(units) * len(wanted))
-    for unit in units:
-        ids = [records.record_id(unit.skeleton(c)) for c in wanted]
-        outcome.record_ids += ids
-        label = f"{unit.plan.name} seed {unit.seed}"
-        if all(_done(store, i) for i in ids):
-            outcome.units_skipped += 1
-            outcome.skipped += ids
-            progress.advance_cells(len(ids))
-            continue
-        with store.lock(f"unit-{unit.id()}"):
-            todo = [(c, i) for c, i in zip(wanted, ids, strict=True) if not _done(store, i)]
-            outcome.skipped += [i for i in ids if i not in {t for _, t in todo}]
-            progress.advance_cells(len(ids) - len(todo))
-            try:
-                clf, training = _trained(unit, store, device, progress, outcome, echo, label)
-            except RunError as e:
-                echo(f"{label}: training failed: {e}")
-                outcome.errors.append(f"{label}: {e}")
-                for condition, _ in todo:
-                    outcome.failed.append(_failed(store, unit, condition, str(e), static, config))
-                progress.advance_cells(len(todo))
+    try:
+        for unit in units:
+            ids = [records.record_id(unit.skeleton(c)) for c in wanted]
+            outcome.record_ids += ids
+            label = f"{unit.plan.name} seed {unit.seed}"
+            if all(_done(store, i) for i in ids):
+                outcome.units_skipped += 1
+                outcome.skipped += ids
+                progress.advance_cells(len(ids))
                 continue
-            for condition, _ in todo:
-                texts, level = noisy.get(condition, unit.seed)
-                started = time.perf_counter()
-                logits = train.predict(clf, texts, device=device, batch_size=2 * config.batch_size,
-                                       progress=progress.predict_callback(label, condition))
-                record = _record(unit, condition, logits, level, training, static, config,
-                                 eval_seconds=time.perf_counter() - started, info=clf.info)
-                outcome.written.append(store.put(record).stem)
-                progress.advance_cells(1)
-            if hasattr(clf, "save_patch_cache"):  # BLT: later runs reuse exactly these patch boundaries
-                clf.save_patch_cache(store.root / PATCHES)
-            del clf
-    progress.stop()
+            with store.lock(f"unit-{unit.id()}"):
+                todo = [(c, i) for c, i in zip(wanted, ids, strict=True) if not _done(store, i)]
+                outcome.skipped += [i for i in ids if i not in {t for _, t in todo}]
+                progress.advance_cells(len(ids) - len(todo))
+                try:
+                    clf, training = _trained(unit, store, device, progress, outcome, echo, label)
+                except RunError as e:
+                    echo(f"{label}: training failed: {e}")
+                    outcome.errors.append(f"{label}: {e}")
+                    for condition, _ in todo:
+                        outcome.failed.append(_failed(store, unit, condition, str(e), static, config))
+                    progress.advance_cells(len(todo))
+                    continue
+                for condition, _ in todo:
+                    texts, level = noisy.get(condition, unit.seed)
+                    started = time.perf_counter()
+                    logits = train.predict(clf, texts, device=device, batch_size=2 * config.batch_size,
+                                           progress=progress.predict_callback(label, condition))
+                    record = _record(unit, condition, logits, level, training, static, config,
+                                     eval_seconds=time.perf_counter() - started, info=clf.info)
+                    outcome.written.append(store.put(record).stem)
+                    progress.advance_cells(1)
+                if hasattr(clf, "save_patch_cache"):  # BLT: later runs reuse exactly these patch boundaries
+                    clf.save_patch_cache(store.root / PATCHES)
+                del clf
+    finally:
+        progress.stop()  # also on Ctrl-C: leave the terminal clean
     return outcome
 
 
