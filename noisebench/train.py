@@ -299,7 +299,11 @@ def fit(clf: Any, train: Sequence[Example], validation: Sequence[Example], confi
                     raise RunError(f"training loss became {value} at epoch {epoch}, step {done_steps + 1} "
                                    f"(learning rate {lr:g}); try a lower --lr")
                 torch.nn.utils.clip_grad_norm_(trainable, CLIP_NORM)
-                optimizer.step()
+                try:
+                    optimizer.step()
+                except RuntimeError as e:  # e.g. a learning rate so large that AdamW's update overflows
+                    raise RunError(f"optimizer step failed at epoch {epoch}, step {done_steps + 1} (learning rate "
+                                   f"{lr:g}): {str(e).splitlines()[0]}; try a lower --lr") from None
                 schedule.step()
                 loss_sum += value * len(step)
                 done_steps += 1

@@ -121,9 +121,10 @@ def test_seeds_train_different_models(data, tmp_path):
     assert clean[1]["training"]["checkpoint"] != clean[2]["training"]["checkpoint"]
 
 
-def test_diverged_training_is_stored_as_failed_and_exits_1(data, tmp_path, capsys):
+@pytest.mark.parametrize("lr", ["1e30", "1e38"])  # NaN loss; an AdamW update that overflows
+def test_diverged_training_is_stored_as_failed_and_exits_1(lr, data, tmp_path, capsys):
     results = tmp_path / "results"
-    rc = run_cli([*base_args(data, results), "--seeds", "1", "--noise", "swap", "--rate", "0.1", "--lr", "1e30"])
+    rc = run_cli([*base_args(data, results), "--seeds", "1", "--noise", "swap", "--rate", "0.1", "--lr", lr])
     assert rc == 1
     assert "training run(s) failed" in capsys.readouterr().err
     records = load(results)

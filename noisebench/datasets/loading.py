@@ -114,7 +114,7 @@ def _load_hub(spec: DatasetSpec, validation_fraction: float) -> Dataset:
         import datasets as hf
     except ImportError:
         raise HubUnavailable("the optional package 'datasets' is not installed "
-                             "(pip install 'noisebench[hub]')") from None
+                             "(pip install datasets pyarrow)") from None
     try:
         loaded = hf.load_dataset(spec.hub_id, spec.hub_config or None)
     except Exception as e:  # any failure (network, cache miss, auth): the user gets both ways in one line

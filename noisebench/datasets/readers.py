@@ -27,7 +27,7 @@ from noisebench.errors import UsageError, did_you_mean
 SPLIT_STEMS = {"train": "train", "validation": "validation", "dev": "validation", "test": "test", "all": "all"}
 EXTENSIONS = (".tsv", ".csv", ".jsonl", ".ndjson", ".parquet")
 TEXT_FALLBACKS = ("sentence", "note", "document")
-_INSTALL_HUB = "pip install 'noisebench[hub]'"
+_INSTALL_HUB = "pip install datasets pyarrow"
 
 
 @dataclass(frozen=True)
