@@ -266,8 +266,8 @@ def _load_sweep(path: str, errors: list[str]) -> tuple[str | None, dict | None]:
     from noisebench.sweep import load_choice, load_sweep
 
     try:
-        model = load_sweep(path).get("model", {}).get("name")
-        return model, load_choice(path)
+        data = load_sweep(path)
+        return data.get("model", {}).get("name"), load_choice(path, data)
     except UsageError as e:
         errors.append(f"--sweep: {e}")
         return None, None

@@ -161,7 +161,8 @@ def execute(config: RunConfig, *, echo: Echo = lambda line: None, progress: Any 
                 continue
             with store.lock(f"unit-{unit.id()}"):
                 todo = [(c, i) for c, i in zip(wanted, ids, strict=True) if not _done(store, i)]
-                outcome.skipped += [i for i in ids if i not in {t for _, t in todo}]
+                pending = {i for _, i in todo}
+                outcome.skipped += [i for i in ids if i not in pending]
                 progress.advance_cells(len(ids) - len(todo))
                 try:
                     clf, training = _trained(unit, store, device, progress, outcome, echo, label)

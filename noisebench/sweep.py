@@ -107,9 +107,10 @@ def load_sweep(path: str | Path) -> dict:
     return data
 
 
-def load_choice(path: str | Path) -> dict:
-    """The chosen LoRA settings of a finished sweep: {"lora_rank", "lora_targets", "lora_alpha", "lr"}."""
-    data = load_sweep(path)
+def load_choice(path: str | Path, data: dict | None = None) -> dict:
+    """The chosen LoRA settings of a finished sweep: {"lora_rank", "lora_targets", "lora_alpha", "lr"}.
+    `data`: the sweep document when the caller has already read `path` with `load_sweep`."""
+    data = load_sweep(path) if data is None else data
     choice = data.get("choice")
     if not choice:
         raise UsageError(f"sweep {path} has no chosen configuration (no grid point finished); re-run the sweep")
