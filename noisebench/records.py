@@ -15,7 +15,7 @@ fields (never compound keys like "acc,none"):
       "seed": 42,                                      # controls fine-tuning AND this run's noise draw
       "noise":    {"name", "rate", "options": {...}},
       "metrics":  {"accuracy", "macro_f1", "per_class_f1": {label_name: f1}, "n"},
-      "realized": {"edit_ratio", "unit_fraction", "changed_examples"},
+      "realized": {"edit_ratio", "unit_fraction", "changed_examples", "draw"},   # draw: digest of the noisy texts
       "predictions": {"ids": [...], "labels": [...], "predicted": [...]},
       "timing":   {"eval_seconds"},
       "provenance": {"noisebench", "git_commit", "python", "packages": {...}, "device", "host", "created"}

@@ -117,7 +117,8 @@ class NoisyTestSets:
     def get(self, condition: dict, seed: int) -> tuple[list[str], dict]:
         """(texts, realized level) of `condition` drawn with `seed`; clean texts and zero level for the clean set."""
         if condition["name"] == records.CLEAN:
-            return self.texts, {"edit_ratio": 0.0, "unit_fraction": 0.0, "changed_examples": 0.0}
+            return self.texts, {"edit_ratio": 0.0, "unit_fraction": 0.0, "changed_examples": 0.0,
+                                "draw": records.short_hash(self.texts)}
         key = records.canonical_json([condition, seed])
         if key not in self._cache:
             from noisebench.noise import measure_dataset, perturb_batch
@@ -125,8 +126,10 @@ class NoisyTestSets:
             name, rate, options = condition["name"], condition["rate"], condition["options"]
             noisy = perturb_batch(self.texts, self.keys, noise=name, rate=rate, seed=seed, **options)
             level = measure_dataset(self.texts, noisy, noise=name, **options)
+            # "draw": a digest of the noisy texts themselves, so a report can tell whether two models really saw
+            # the same noisy test set (the paired comparison needs it).
             self._cache[key] = noisy, {"edit_ratio": level.edit_ratio, "unit_fraction": level.unit_fraction,
-                                       "changed_examples": level.changed_examples}
+                                       "changed_examples": level.changed_examples, "draw": records.short_hash(noisy)}
         return self._cache[key]
 
 

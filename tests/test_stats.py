@@ -132,8 +132,150 @@ def test_welch_by_hand():
 def test_welch_without_enough_values_has_no_interval():
     cmp = stats.welch([0.1], [0.2, 0.3])
     assert cmp.p is None and cmp.diff.low is None and cmp.diff.point == pytest.approx(-0.15, abs=TOL)
-    flat = stats.welch([0.2, 0.2], [0.1, 0.1])
-    assert flat.p is None and flat.se == 0.0
+
+
+def test_welch_degenerate_variance_keeps_a_defined_p():
+    """Both samples constant: the difference is known exactly. scipy says t = inf, p = 0 for different means."""
+    flat = stats.welch([0.5, 0.5, 0.5], [0.25, 0.25])
+    ref = ss.ttest_ind([0.5, 0.5, 0.5], [0.25, 0.25], equal_var=False)
+    assert flat.se == 0.0 and flat.t == math.inf == ref.statistic and flat.p == 0.0 == ref.pvalue
+    assert (flat.diff.low, flat.diff.point, flat.diff.high) == (0.25, 0.25, 0.25)
+    # Differences that are equal up to rounding (0.3 - 0.1 vs 0.4 - 0.2) are constant too, not t = 1e16.
+    rounding = stats.welch([0.3 - 0.1, 0.4 - 0.2, 0.5 - 0.3], [0.1, 0.1])
+    assert (rounding.se, rounding.t, rounding.p) == (0.0, math.inf, 0.0)
+    same = stats.welch([0.2, 0.2], [0.2, 0.2])  # scipy: nan; no difference at all is p = 1
+    assert (same.t, same.p) == (0.0, 1.0)
+    assert stats.welch([0.1, 0.1], [0.3, 0.3]).t == -math.inf
+
+
+def test_paired_t_matches_ttest_rel():
+    a = [0.060, 0.070, 0.055, 0.065, 0.075]
+    b = [0.020, 0.025, 0.015, 0.030, 0.020]
+    cmp = stats.paired_t(a, b)
+    ref = ss.ttest_rel(a, b)
+    ci = ref.confidence_interval(0.95)
+    assert cmp.t == pytest.approx(ref.statistic, abs=TOL) and cmp.p == pytest.approx(ref.pvalue, abs=TOL)
+    assert cmp.df == 4 == ref.df
+    assert (cmp.diff.low, cmp.diff.high) == (pytest.approx(ci.low, abs=TOL), pytest.approx(ci.high, abs=TOL))
+    assert (cmp.diff.method, cmp.diff.n) == ("paired-t", 5)
+
+
+def test_paired_t_by_hand_and_unlike_welch_on_correlated_seeds():
+    # d = a - b = [1, 3, 2]: mean 2, sd 1, se = 1/√3, t = 2√3 on 2 df.
+    a, b = [5.0, 9.0, 7.0], [4.0, 6.0, 5.0]
+    cmp = stats.paired_t(a, b)
+    assert cmp.diff.point == pytest.approx(2.0, abs=TOL) and cmp.se == pytest.approx(1 / math.sqrt(3), abs=TOL)
+    assert cmp.t == pytest.approx(2 * math.sqrt(3), abs=TOL) and cmp.df == 2
+    assert cmp.p == pytest.approx(2 * ss.t.sf(2 * math.sqrt(3), 2), abs=TOL)
+    # The seeds move together (r > 0): pairing removes the shared seed effect, Welch does not.
+    assert cmp.p < stats.welch(a, b).p
+
+
+def test_paired_t_degenerate_and_too_few_pairs():
+    const = stats.paired_t([0.3, 0.4, 0.5], [0.1, 0.2, 0.3])  # d = 0.2 on every seed
+    assert (const.t, const.p, const.se) == (math.inf, 0.0, 0.0)
+    assert const.diff.low == pytest.approx(0.2, abs=TOL) == const.diff.high
+    zero = stats.paired_t([0.3, 0.4], [0.3, 0.4])
+    assert (zero.t, zero.p) == (0.0, 1.0)
+    one = stats.paired_t([0.3], [0.1])
+    assert one.p is None and one.diff.low is None and one.diff.point == pytest.approx(0.2, abs=TOL)
+    with pytest.raises(ValueError, match="same length"):
+        stats.paired_t([0.1, 0.2], [0.1])
+
+
+def test_stratified_t_one_seed_is_the_one_sample_t_over_examples():
+    e = [1, 0, 0, -1, 1, 1, 0, 2, 0, 1]
+    cmp = stats.stratified_t([e])
+    ref = ss.ttest_1samp(e, 0.0)
+    assert cmp.t == pytest.approx(ref.statistic, abs=TOL) and cmp.p == pytest.approx(ref.pvalue, abs=TOL)
+    assert cmp.df == pytest.approx(len(e) - 1, abs=TOL)
+    ci = ref.confidence_interval(0.95)
+    assert (cmp.diff.low, cmp.diff.high) == (pytest.approx(ci.low, abs=TOL), pytest.approx(ci.high, abs=TOL))
+
+
+def test_stratified_t_by_hand_over_two_seeds():
+    # Seed 1: [1, 0, 1, 0] mean 0.5, s² = 1/3, v1 = 1/12. Seed 2: [0, 0, 1] mean 1/3, s² = 1/3, v2 = 1/9.
+    # D = (0.5 + 1/3)/2 = 5/12; se² = (1/12 + 1/9)/4 = 7/144; df = (7/36)² / ((1/12)²/3 + (1/9)²/2) = 4.2352941...
+    cmp = stats.stratified_t([[1, 0, 1, 0], [0, 0, 1]])
+    assert cmp.diff.point == pytest.approx(5 / 12, abs=TOL)
+    assert cmp.se == pytest.approx(math.sqrt(7 / 144), abs=TOL)
+    df = (7 / 36) ** 2 / ((1 / 12) ** 2 / 3 + (1 / 9) ** 2 / 2)
+    assert cmp.df == pytest.approx(df, abs=TOL)
+    assert cmp.p == pytest.approx(2 * ss.t.sf((5 / 12) / math.sqrt(7 / 144), df), abs=TOL)
+    assert cmp.diff.n == 7
+    flat = stats.stratified_t([[0, 0], [0, 0, 0]])  # no example changed: no difference, p = 1
+    assert (flat.p, flat.t) == (1.0, 0.0)
+
+
+def test_drop_difference_and_mcnemar_answer_different_questions():
+    """A starts 50 points above B and both lose the same 10 examples' worth: noisy accuracy differs hugely
+    (McNemar), the drop does not differ at all (per-example drop-difference test)."""
+    n = 100
+    a_clean = np.ones(n, bool)
+    a_noisy = a_clean.copy()
+    a_noisy[:10] = False  # A loses examples 0-9
+    b_clean = np.arange(n) < 50
+    b_noisy = b_clean.copy()
+    b_noisy[20:30] = False  # B loses examples 20-29
+    e = (a_clean.astype(int) - a_noisy) - (b_clean.astype(int) - b_noisy)
+    assert stats.mcnemar(a_noisy, b_noisy).p < 1e-6
+    drop_test = stats.stratified_t([e])
+    assert drop_test.diff.point == 0.0 and drop_test.p == pytest.approx(1.0, abs=TOL)
+    # And the reverse: equal noisy accuracy, very different drops.
+    b_clean2 = np.arange(n) < 50
+    b_noisy2 = np.arange(n) < 40  # B loses 10 points
+    a_clean2 = np.arange(n) < 90
+    a_noisy2 = np.arange(n) >= 60  # A loses 50 points, and its noisy accuracy is 40% like B's, on other examples
+    e2 = (a_clean2.astype(int) - a_noisy2) - (b_clean2.astype(int) - b_noisy2)
+    assert a_noisy2.mean() == b_noisy2.mean() and stats.mcnemar(a_noisy2, b_noisy2).p > 0.5
+    assert stats.stratified_t([e2]).diff.point == pytest.approx(0.4, abs=TOL)
+    assert stats.stratified_t([e2]).p < 1e-6
+
+
+def _naive_two_level(per_seed, resamples, rng):
+    """Independent implementation: explicit index resampling, seeds then examples."""
+    out = np.empty(resamples)
+    for r in range(resamples):
+        seeds = rng.integers(0, len(per_seed), size=len(per_seed))
+        out[r] = np.mean([per_seed[k][rng.integers(0, len(per_seed[k]), size=len(per_seed[k]))].mean()
+                          for k in seeds])
+    return out
+
+
+def test_hierarchical_bootstrap_against_a_naive_implementation():
+    gen = np.random.default_rng(7)
+    per_seed = [(gen.random(n) < p).astype(float) for n, p in ((120, 0.8), (100, 0.7), (140, 0.85), (110, 0.75))]
+    est = stats.hierarchical_bootstrap(per_seed, rng=np.random.default_rng(1), resamples=20_000)
+    assert est.point == pytest.approx(np.mean([x.mean() for x in per_seed]), abs=TOL)
+    naive = _naive_two_level(per_seed, 20_000, np.random.default_rng(2))
+    low, high = np.quantile(naive, [0.025, 0.975])
+    # Two independent Monte Carlo runs of the same distribution: quantiles agree to Monte Carlo error.
+    assert est.low == pytest.approx(low, abs=0.006) and est.high == pytest.approx(high, abs=0.006)
+    # Wider than the seed-only bootstrap, which ignores the examples' variance.
+    seed_only = stats.mean_ci([x.mean() for x in per_seed], method="bootstrap", rng=np.random.default_rng(1),
+                              resamples=20_000)
+    assert est.high - est.low > seed_only.high - seed_only.low
+    assert (est.method, est.n) == ("hierarchical", 470)
+
+
+def test_hierarchical_bootstrap_reduces_to_the_seed_bootstrap_with_one_example_per_seed():
+    per_seed = [[v] for v in ACC]
+    est = stats.hierarchical_bootstrap(per_seed, rng=np.random.default_rng(5), resamples=2000)
+    ref = stats.mean_ci(ACC, method="bootstrap", rng=np.random.default_rng(5), resamples=2000)
+    assert (est.low, est.high) == (pytest.approx(ref.low, abs=TOL), pytest.approx(ref.high, abs=TOL))
+
+
+def test_hierarchical_bootstrap_is_deterministic_and_needs_an_rng():
+    per_seed = [[1, 0, 1, 1], [0, 1, 1, 1, 1]]
+    a = stats.hierarchical_bootstrap(per_seed, rng=stats.bootstrap_rng("k"), resamples=500)
+    b = stats.hierarchical_bootstrap(per_seed, rng=stats.bootstrap_rng("k"), resamples=500)
+    assert a == b
+    with pytest.raises(ValueError, match="explicit rng"):
+        stats.hierarchical_bootstrap(per_seed)
+    with pytest.raises(ValueError):
+        stats.hierarchical_bootstrap([[]], rng=stats.bootstrap_rng("k"))
+    flat = stats.hierarchical_bootstrap([[0.5, 0.5], [0.5]], rng=stats.bootstrap_rng("k"), resamples=100)
+    assert flat.low == flat.high == 0.5
 
 
 def test_holm_hand_worked_example():

@@ -52,7 +52,9 @@ def report(
     model: Annotated[str | None, typer.Option(help="Only these models (comma list).")] = None,
     noise: Annotated[str | None, typer.Option(help="Only these noises (comma list; clean is always kept).")] = None,
     metric: Metric = "accuracy",
-    ci: Annotated[str, typer.Option(help="Interval: t (Student's t over seeds) | bootstrap (percentile).")] = "t",
+    ci: Annotated[str, typer.Option(help="Interval: t (Student's t over seeds) | hierarchical (two-level bootstrap "
+                                         "over seeds and examples) | bootstrap (percentile over seeds; needs ~10+ "
+                                         "seeds).")] = "t",
     level: Annotated[float, typer.Option(help="Interval coverage, e.g. 0.95.")] = 0.95,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples (with --ci bootstrap).")] = 10_000,
     bootstrap_seed: Annotated[int | None, typer.Option(help="Bootstrap seed (default: the documented constant).")]
@@ -62,8 +64,12 @@ def report(
     = None,
     plots: Annotated[Path | None, typer.Option(help="Also write PNG and SVG plots into this directory.")] = None,
     compare: Annotated[str | None, typer.Option(
-        help="Compare every model's drop with this reference model (Welch t, Holm-adjusted).")] = None,
-    mcnemar: Annotated[bool, typer.Option("--mcnemar", help="With --compare: McNemar per seed on stored predictions.")] = False,
+        help="Compare every model's drop with this reference model (paired by seed, Holm-adjusted).")] = None,
+    compare_test: Annotated[str, typer.Option(
+        "--compare-test", help="With --compare: paired (by seed, the design's default) | welch (unpaired designs, "
+        "e.g. runs whose noise draws differ).")] = "paired",
+    mcnemar: Annotated[bool, typer.Option(
+        "--mcnemar", help="With --compare: also McNemar per seed on noisy accuracy (not the drop).")] = False,
     skip_corrupt: SkipCorrupt = False,
 ) -> None:
     """Degradation tables with confidence intervals: rows = models, columns = noise × rate, cells = noisy accuracy
@@ -79,9 +85,9 @@ def report(
         raise UsageError("--mcnemar needs --compare MODEL (the reference model)")
     settings = rep.Settings(metric=metric, ci=ci, level=level, resamples=resamples,
                             bootstrap_seed=DEFAULT_BOOTSTRAP_SEED if bootstrap_seed is None else bootstrap_seed,
-                            compare=compare, mcnemar=mcnemar)
+                            compare=compare, compare_test=compare_test, mcnemar=mcnemar)
     rep.check_settings(settings)
-    records, skipped = rep.load(results_dir, skip_corrupt=skip_corrupt, predictions=mcnemar)
+    records, skipped = rep.load(results_dir, skip_corrupt=skip_corrupt, predictions=settings.needs_predictions)
     _warn_skipped(skipped)
     filters = {"dataset": rep.parse_list(dataset), "model": rep.parse_list(model), "noise": rep.parse_list(noise)}
     selected = rep.select(records, f"the results in {results_dir}", **filters)
@@ -128,13 +134,13 @@ def check(
                    f"{len(report_.cells)} noisy conditions)", err=True)
         return
     data = chk.load_baseline(baseline)
-    records, skipped = rep.load(results_dir, skip_corrupt=skip_corrupt)
-    _warn_skipped(skipped)
     s = data["settings"]
     boot = s.get("bootstrap") or {}
     settings = rep.Settings(metric=metric, ci=s["ci"], level=float(s["level"]),
                             **{k: boot[v] for k, v in (("bootstrap_seed", "seed"), ("resamples", "resamples"))
                                if isinstance(boot.get(v), int)})
+    records, skipped = rep.load(results_dir, skip_corrupt=skip_corrupt, predictions=settings.needs_predictions)
+    _warn_skipped(skipped)
     filters = {k: list(v) for k, v in data.get("filters", {}).items()}
     current = to_json(rep.make_report(rep.matching(records, filters), settings, filters, skipped))
     result = chk.compare(data, current, metric, tolerance, require_significant)

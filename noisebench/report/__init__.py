@@ -110,6 +110,13 @@ def check_settings(settings: Settings) -> None:
         raise UsageError(f"--level must be between 0 and 1 (e.g. 0.95), got {settings.level}")
     if settings.resamples < 100:
         raise UsageError(f"--resamples must be at least 100, got {settings.resamples}")
+    if settings.ci == "hierarchical" and settings.metric != "accuracy":
+        raise UsageError("--ci hierarchical resamples examples, so it needs a per-example metric: use --metric "
+                         "accuracy (macro-F1 is not a mean over examples), or --ci t")
+    from noisebench.report.compare import TESTS
+
+    if settings.compare_test not in TESTS:
+        raise unknown_name("comparison test (--compare-test)", settings.compare_test, TESTS)
 
 
 def make_report(records: list[dict], settings: Settings, filters: dict[str, list[str]] | None = None,

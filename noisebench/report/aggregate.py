@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from noisebench import stats
+from noisebench.errors import UsageError
 from noisebench.records import CLEAN, short_hash
 
 METRICS = ("accuracy", "macro_f1")
@@ -43,7 +44,13 @@ class Settings:
     bootstrap_seed: int = stats.DEFAULT_BOOTSTRAP_SEED
     resamples: int = stats.DEFAULT_RESAMPLES
     compare: str | None = None  # reference model for pairwise comparisons (see report.compare)
+    compare_test: str = "paired"  # "paired" (by seed, the design's default) | "welch" (unpaired designs)
     mcnemar: bool = False
+
+    @property
+    def needs_predictions(self) -> bool:
+        """Per-example predictions are read only when something uses them (they dominate loading time)."""
+        return self.ci == "hierarchical" or self.compare is not None
 
 
 @dataclass(frozen=True, order=True)
@@ -158,19 +165,55 @@ def _number(value) -> float | None:
 
 
 class _Estimator:
-    """Builds estimates with the report's settings; bootstrap generators are keyed by what is estimated."""
+    """Builds estimates with the report's settings; bootstrap generators are keyed by what is estimated.
+
+    With ci "hierarchical", accuracy estimates come from per-example correctness (`examples`); values that exist only
+    per seed (macro-F1, realized levels, training time) keep Student's t, and each Estimate says which method made it.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.s = settings
+        self.hierarchical = settings.ci == "hierarchical"
+        self.seed_method = "t" if self.hierarchical else settings.ci
 
     def _rng(self, key: str):
-        return stats.bootstrap_rng(key, self.s.bootstrap_seed) if self.s.ci == "bootstrap" else None
+        return stats.bootstrap_rng(key, self.s.bootstrap_seed) if self.seed_method == "bootstrap" else None
 
     def mean(self, values, key: str) -> stats.Estimate:
-        return stats.mean_ci(values, self.s.level, self.s.ci, self._rng(key), self.s.resamples)
+        return stats.mean_ci(values, self.s.level, self.seed_method, self._rng(key), self.s.resamples)
 
     def drop(self, clean, noisy, key: str) -> stats.Estimate:
-        return stats.paired_drop(clean, noisy, self.s.level, self.s.ci, self._rng(key), self.s.resamples)
+        return stats.paired_drop(clean, noisy, self.s.level, self.seed_method, self._rng(key), self.s.resamples)
+
+    def examples(self, per_seed: list[np.ndarray], key: str) -> stats.Estimate:
+        return stats.hierarchical_bootstrap(per_seed, self.s.level, stats.bootstrap_rng(key, self.s.bootstrap_seed),
+                                            self.s.resamples)
+
+
+def correctness(record: dict) -> dict:
+    """example id → 1.0 (correct) / 0.0 from a record's stored predictions; UsageError when it has none."""
+    pred = record.get("predictions")
+    if not (isinstance(pred, dict) and pred.get("ids")):
+        raise UsageError(f"--ci hierarchical needs per-example predictions, and the record {record['id']} "
+                         f"({record['model']['name']}, {record['noise']['name']}, seed {record['seed']}) has none")
+    return {i: float(p == lab) for i, lab, p in zip(pred["ids"], pred["labels"], pred["predicted"], strict=True)}
+
+
+def _per_example(seeds, clean_by_seed: dict, noisy_by_seed: dict | None = None) -> tuple[list, list, list]:
+    """Per seed, over the examples both records hold: (clean correctness, noisy correctness, clean - noisy)."""
+    cleans, noisys, drops = [], [], []
+    for s in seeds:
+        c = correctness(clean_by_seed[s])
+        if noisy_by_seed is None:
+            cleans.append(np.array(list(c.values())))
+            continue
+        z = correctness(noisy_by_seed[s])
+        ids = [i for i in c if i in z]
+        cv, zv = np.array([c[i] for i in ids]), np.array([z[i] for i in ids])
+        cleans.append(cv)
+        noisys.append(zv)
+        drops.append(cv - zv)
+    return cleans, noisys, drops
 
 
 def _labels(keys, group, name) -> dict:
@@ -249,6 +292,8 @@ def _row(arm: Arm, expected, by_seed, ok_clean, noisy_by_noise, est: _Estimator)
         m: est.mean([ok_clean[s]["metrics"][m] for s in sorted(ok_clean)], f"{key}|{m}") if ok_clean else None
         for m in METRICS
     }
+    if est.hierarchical and ok_clean:
+        clean_est["accuracy"] = est.examples(_per_example(sorted(ok_clean), ok_clean)[0], f"{key}|accuracy")
     # Training cost belongs to the trained model (one per seed): prefer the clean record, else any record of the seed.
     training_by_seed: dict[int, dict] = {}
     for by_noise_seed in noisy_by_noise.values():
@@ -281,7 +326,14 @@ def _cell(arm: Arm, noise: Noise, expected, ok_clean, by_seed, est: _Estimator) 
             {s: r["metrics"][m] for s, r in ok_clean.items()}, {s: r["metrics"][m] for s, r in ok_noisy.items()}
         )
         drops[m] = c - z
-        if paired:
+        if paired and est.hierarchical and m == "accuracy":
+            cleans, noisys, diffs = _per_example(paired, ok_clean, ok_noisy)
+            estimates[m] = {
+                "clean": est.examples(cleans, f"{key}|{m}|clean"),
+                "noisy": est.examples(noisys, f"{key}|{m}|noisy"),
+                "drop": est.examples(diffs, f"{key}|{m}|drop"),
+            }
+        elif paired:
             estimates[m] = {
                 "clean": est.mean(c, f"{key}|{m}|clean"),
                 "noisy": est.mean(z, f"{key}|{m}|noisy"),

@@ -24,12 +24,29 @@ def table_blocks(report: Report) -> list[Block]:
         rows = [[c.text + (f" {ROBUST}" if c.bold else "") for c in row] for row in t.rows]
         styles = {(i, j): "bold" for i, row in enumerate(t.rows) for j, c in enumerate(row) if c.bold}
         blocks.append(Block(t.title, headers, rows, [j > 0 for j in range(len(headers))], t.notes, styles))
-    if report.comparisons is not None:
-        from noisebench.report.compare import COMPARISON_HEADERS, comparison_note, comparison_rows
+    return blocks + comparison_blocks(report)
 
-        blocks.append(Block(f"comparisons with {report.comparisons['reference']}", list(COMPARISON_HEADERS),
-                            comparison_rows(report.comparisons), [j >= 4 for j in range(len(COMPARISON_HEADERS))],
-                            [comparison_note(report.comparisons)]))
+
+def comparison_blocks(report: Report) -> list[Block]:
+    """The --compare section as blocks: the drop comparisons, then McNemar on noisy accuracy when requested."""
+    blocks = []
+    if report.comparisons is not None:
+        from noisebench.report.compare import (
+            COMPARISON_HEADERS,
+            MCNEMAR_HEADERS,
+            MCNEMAR_NOTE,
+            comparison_note,
+            comparison_rows,
+            mcnemar_rows,
+        )
+
+        section = report.comparisons
+        blocks.append(Block(f"comparisons with {section['reference']}", list(COMPARISON_HEADERS),
+                            comparison_rows(section), [j >= 4 for j in range(len(COMPARISON_HEADERS))],
+                            [comparison_note(section)]))
+        if section["mcnemar_noisy_accuracy"] is not None:
+            blocks.append(Block(f"noisy accuracy against {section['reference']} (McNemar)", list(MCNEMAR_HEADERS),
+                                mcnemar_rows(section), [j >= 4 for j in range(len(MCNEMAR_HEADERS))], [MCNEMAR_NOTE]))
     return blocks
 
 
@@ -59,14 +76,12 @@ def render_markdown(report: Report) -> str:
         out.append("")
         out += [f"- {note}" for note in t.notes]
         out.append("")
-    if report.comparisons is not None:
-        from noisebench.report.compare import COMPARISON_HEADERS, comparison_note, comparison_rows
-
-        out += [f"## comparisons with {report.comparisons['reference']}", ""]
-        out.append("| " + " | ".join(COMPARISON_HEADERS) + " |")
-        out.append("|" + "|".join([":---"] * 4 + ["---:"] * (len(COMPARISON_HEADERS) - 4)) + "|")
-        out += ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in comparison_rows(report.comparisons)]
-        out += ["", f"- {comparison_note(report.comparisons)}", ""]
+    for block in comparison_blocks(report):
+        out += [f"## {block.title}", ""]
+        out.append("| " + " | ".join(block.headers) + " |")
+        out.append("|" + "|".join([":---"] * 4 + ["---:"] * (len(block.headers) - 4)) + "|")
+        out += ["| " + " | ".join(_md_escape(c) for c in r) + " |" for r in block.rows]
+        out += [""] + [f"- {note}" for note in block.notes] + [""]
     return "\n".join(out)
 
 

@@ -108,7 +108,7 @@ def to_json(report: Report) -> dict:
         "schema": SCHEMA,
         "units": "fraction",
         "settings": {"metric": s.metric, "ci": s.ci, "level": s.level,
-                     "bootstrap": {"seed": s.bootstrap_seed, "resamples": s.resamples} if s.ci == "bootstrap" else None},
+                     "bootstrap": {"seed": s.bootstrap_seed, "resamples": s.resamples} if s.ci != "t" else None},
         "filters": {k: list(report.filters.get(k, [])) for k in ("dataset", "model", "noise")},
         "skipped_corrupt": [{"path": p, "reason": r} for p, r in report.skipped],
         "models": models,

@@ -19,6 +19,7 @@ from noisebench.report.aggregate import METRIC_NAMES, Cell, Report, Row
 from noisebench.stats import Estimate
 
 DAGGER = "†"
+FEW_SEEDS_FOR_BOOTSTRAP = 10  # below this many seeds the percentile bootstrap over seeds undercovers
 DASH = "—"
 ROBUST = "*"
 
@@ -120,7 +121,15 @@ def interval_phrase(report: Report) -> str:
     s = report.settings
     level = f"{100 * s.level:g}%"
     if s.ci == "bootstrap":
-        return f"{level} percentile bootstrap over seeds ({s.resamples} resamples, seed {s.bootstrap_seed})"
+        phrase = f"{level} percentile bootstrap over seeds ({s.resamples} resamples, seed {s.bootstrap_seed})"
+        seeds = max((len(row.expected) for row in report.rows), default=0)
+        if seeds < FEW_SEEDS_FOR_BOOTSTRAP:
+            phrase += (f"; with only {seeds} seeds it is too narrow (at 5 seeds a nominal 95% covers about 85%): "
+                       "prefer --ci t or --ci hierarchical")
+        return phrase
+    if s.ci == "hierarchical":
+        return (f"{level} two-level bootstrap over seeds, then examples within each seed ({s.resamples} resamples, "
+                f"seed {s.bootstrap_seed}); Student's t over seeds for macro-F1, realized levels and times")
     return f"{level} Student's t over seeds (n - 1 degrees of freedom)"
 
 
