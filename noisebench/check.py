@@ -139,9 +139,9 @@ def load_baseline(path: str | Path) -> dict:
 
 def _entries(report: dict, metric: str) -> dict[tuple, tuple]:
     """key → (display name, kind, estimate or None, status, seeds) for every clean row and noisy cell of a report dict."""
-    out = {}
+    out: dict[tuple, tuple] = {}
     for m in report["models"]:
-        key = (m["dataset"], m["label"], "clean", None)
+        key: tuple = (m["dataset"], m["label"], "clean", None)
         out[key] = (f"{m['dataset']} · {m['label']} · clean", "clean", (m.get("clean") or {}).get(metric), m["status"],
                     m.get("seeds"))
     for c in report["conditions"]:
@@ -177,9 +177,9 @@ def compare(baseline: dict, current: dict, metric: str = "accuracy", tolerance: 
     result = CheckResult(metric, tolerance, require_significant)
     base, cur = _entries(baseline, metric), _entries(current, metric)
     for key in list(base) + [k for k in cur if k not in base]:
-        name, kind = (base.get(key) or cur.get(key))[:2]
         b = base.get(key)
         c = cur.get(key)
+        name, kind = (b or c or ("", ""))[:2]
         b_est, c_est = (b[2] if b else None), (c[2] if c else None)
         seeds = ""
         if c and c[4] and c[3] == "partial":

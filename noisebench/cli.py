@@ -16,7 +16,7 @@ import typer
 try:  # typer >= 0.20 vendors click as typer._click
     from typer._click.exceptions import ClickException
 except ImportError:  # pragma: no cover - older typer depends on click
-    from click.exceptions import ClickException
+    from click.exceptions import ClickException  # type: ignore[assignment]  # the same class, another path
 
 from noisebench import __version__
 from noisebench.commands import data_cmd, noise_cmd, report_cmd, run_cmd, sweep_cmd

@@ -28,10 +28,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from noisebench.errors import UsageError, unknown_name
 from noisebench.records import short_hash
+
+if TYPE_CHECKING:  # types only: configuration imports no workflow at run time
+    from noisebench.models.base import ModelOptions, ModelSpec
+    from noisebench.train import TrainConfig
 
 DEFAULT_DATASET = "clinical-notes"
 OFFLINE_DEFAULT = ("byt5-tiny", "bert-tiny")
@@ -53,7 +57,7 @@ class ModelPlan:
     """
 
     name: str
-    spec: Any
+    spec: ModelSpec
     recipe: str
     lr: float
     pooling: str | None = None
@@ -62,7 +66,7 @@ class ModelPlan:
     lora_alpha: int = 32
     lora_targets: str = "qv"
 
-    def options(self, *, num_labels: int, train_texts: Sequence[str], seed: int) -> Any:
+    def options(self, *, num_labels: int, train_texts: Sequence[str], seed: int) -> ModelOptions:
         """The `ModelOptions` a builder gets for one seed of this model."""
         from noisebench.models.base import ModelOptions
 
@@ -108,7 +112,7 @@ class RunConfig:
     offline_default: bool = False  # no --model was given: the built-in default models and training settings
     sweep: str | None = None
 
-    def train_config(self, model: ModelPlan) -> Any:
+    def train_config(self, model: ModelPlan) -> TrainConfig:
         """The `noisebench.train.TrainConfig` of `model` (its lr resolved; everything else shared by the run)."""
         from noisebench.train import TrainConfig
 
@@ -231,7 +235,7 @@ def _positive(name: str, value: int | float | None, errors: list[str]) -> None:
         errors.append(f"--{name} must be > 0 (got {value})")
 
 
-def _resolve_models(names: list[str], errors: list[str]) -> list[Any]:
+def _resolve_models(names: list[str], errors: list[str]) -> list[ModelSpec]:
     from noisebench.models import hub, resolve_model
 
     specs = []
@@ -284,10 +288,11 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
     """Validate a run request (see the module docstring for defaults); one UsageError lists every problem."""
     errors: list[str] = []
     offline_default = model is None
-    training = dict(OFFLINE_TRAINING) if offline_default else {"epochs": 3, "batch_size": 32, "max_length": None}
-    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("max_length", max_length)):
-        if value is not None:
-            training[name] = value
+    training: dict[str, Any] = (dict(OFFLINE_TRAINING) if offline_default
+                                else {"epochs": 3, "batch_size": 32, "max_length": None})
+    for name, given in (("epochs", epochs), ("batch_size", batch_size), ("max_length", max_length)):
+        if given is not None:
+            training[name] = given
     for name, value in (("epochs", epochs), ("batch-size", batch_size), ("grad-accum", grad_accum),
                         ("max-length", max_length), ("lr", lr), ("lora-rank", lora_rank),
                         ("lora-alpha", lora_alpha)):
@@ -323,7 +328,7 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
             has = f"its poolings: {', '.join(spec.poolings)}" if spec.poolings else "its pooling is fixed"
             errors.append(f"model {spec.name!r} has no pooling {pooling!r} ({has})")
             continue
-        lora = {"lora_rank": 16, "lora_alpha": 32, "lora_targets": "qv"}
+        lora: dict[str, Any] = {"lora_rank": 16, "lora_alpha": 32, "lora_targets": "qv"}
         model_lr = spec.default_lr.get(chosen)
         if choice is not None and spec.name == sweep_model and chosen == "lora":
             lora = {k: choice[k] for k in lora}

@@ -29,13 +29,95 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 from noisebench.errors import UsageError
 
 SCHEMA = "noisebench.result/1"
 CLEAN = "clean"
 STATUSES = ("ok", "failed")
+
+
+class NoiseCondition(TypedDict):
+    """One evaluation condition: the clean test set is {"name": "clean", "rate": 0.0, "options": {}}."""
+
+    name: str
+    rate: float
+    options: dict[str, str]
+
+
+class ModelSection(TypedDict, total=False):
+    name: str
+    family: str
+    source: str
+    recipe: str
+    options: dict[str, Any]
+    tokenizer: str | None
+    truncation: str | None
+
+
+class DatasetSection(TypedDict, total=False):
+    name: str
+    fingerprint: str
+    split: str
+    n: int
+    source: str
+
+
+class TrainingSection(TypedDict, total=False):
+    config: dict[str, Any]
+    seconds: float
+    trainable_params: int
+    total_params: int
+    epochs_run: int
+    best_epoch: int
+    val_accuracy: float | None
+    val_loss: float | None
+    history: list[dict[str, Any]]
+    checkpoint: str
+
+
+class Metrics(TypedDict):
+    accuracy: float
+    macro_f1: float
+    per_class_f1: dict[str, float]
+    n: int
+
+
+class Realized(TypedDict, total=False):
+    edit_ratio: float
+    unit_fraction: float
+    changed_examples: float
+    draw: str  # short hash of the (noisy) test texts: equal draws ⇔ the same texts
+
+
+class Predictions(TypedDict):
+    ids: list[str]
+    labels: list[int]
+    predicted: list[int]
+
+
+class Record(TypedDict, total=False):
+    """The schema above as a type (what `run` writes; `validate` checks loaded JSON against it)."""
+
+    schema: str
+    id: str
+    status: str
+    error: str | None
+    model: ModelSection
+    dataset: DatasetSection
+    training: TrainingSection
+    seed: int
+    noise: NoiseCondition
+    metrics: Metrics | None
+    realized: Realized | None
+    predictions: Predictions | None
+    timing: dict[str, float]
+    provenance: dict[str, Any]
+
+
+CLEAN_CONDITION: NoiseCondition = {"name": CLEAN, "rate": 0.0, "options": {}}
 
 
 class CorruptRecord(UsageError):
@@ -51,7 +133,7 @@ def short_hash(obj: Any, n: int = 16) -> str:
     return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()[:n]
 
 
-def identity(record: dict) -> dict:
+def identity(record: Mapping[str, Any]) -> dict:
     """The fields that define a cell. Two records with equal identity are the same result."""
     return {
         "model": {k: record["model"][k] for k in ("name", "recipe", "options")},
@@ -62,7 +144,7 @@ def identity(record: dict) -> dict:
     }
 
 
-def record_id(record: dict) -> str:
+def record_id(record: Mapping[str, Any]) -> str:
     return short_hash(identity(record), 32)
 
 

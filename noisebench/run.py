@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,9 +43,22 @@ from noisebench import records
 from noisebench.config import ModelPlan, RunConfig
 from noisebench.datasets.base import Dataset
 from noisebench.errors import RunError
+from noisebench.records import (
+    CLEAN_CONDITION,
+    DatasetSection,
+    ModelSection,
+    NoiseCondition,
+    Realized,
+    Record,
+    TrainingSection,
+)
 from noisebench.store import ResultsStore, atomic_write_text
 
-CLEAN_CONDITION = {"name": records.CLEAN, "rate": 0.0, "options": {}}
+if TYPE_CHECKING:  # types only: torch and the model families are imported inside the run
+    import torch
+
+    from noisebench.models.base import Classifier, ModelOptions
+    from noisebench.train import TrainConfig
 WEIGHTS = "trainable.safetensors"
 TRAINING = "training.json"
 PATCHES = "patches"  # BLT patch boundaries, computed once per distinct text and reused by every later run
@@ -73,15 +86,15 @@ class Unit:
 
     plan: ModelPlan
     seed: int
-    options: Any  # noisebench.models.base.ModelOptions
-    train_config: Any  # noisebench.train.TrainConfig
+    options: ModelOptions
+    train_config: TrainConfig
     dataset: Dataset
 
-    def model_section(self) -> dict:
+    def model_section(self) -> ModelSection:
         return {"name": self.plan.name, "family": self.plan.spec.family, "source": self.plan.spec.source,
                 "recipe": self.plan.recipe, "options": self.options.identity()}
 
-    def dataset_section(self) -> dict:
+    def dataset_section(self) -> DatasetSection:
         return {"name": self.dataset.name, "fingerprint": self.dataset.fingerprint, "split": "test",
                 "n": len(self.dataset.test), "source": self.dataset.source}
 
@@ -92,15 +105,15 @@ class Unit:
         ident.pop("noise")
         return records.short_hash(ident, 32)
 
-    def skeleton(self, condition: dict) -> dict:
+    def skeleton(self, condition: NoiseCondition) -> Record:
         """The identity-bearing part of the record of one condition (enough for `records.record_id`)."""
         return {"model": self.model_section(), "dataset": self.dataset_section(),
                 "training": {"config": self.train_config.identity()}, "seed": self.seed, "noise": condition}
 
 
-def conditions(config: RunConfig) -> list[dict]:
+def conditions(config: RunConfig) -> list[NoiseCondition]:
     """Clean first, then every (noise, rate) in the order requested."""
-    out = [CLEAN_CONDITION]
+    out: list[NoiseCondition] = [CLEAN_CONDITION]
     for noise in config.noises:
         out += [{"name": noise.name, "rate": rate, "options": noise.options} for rate in config.rates]
     return out
@@ -112,9 +125,9 @@ class NoisyTestSets:
     def __init__(self, dataset: Dataset) -> None:
         self.texts = [ex.text for ex in dataset.test]
         self.keys = [ex.key for ex in dataset.test]
-        self._cache: dict[str, tuple[list[str], dict]] = {}
+        self._cache: dict[str, tuple[list[str], Realized]] = {}
 
-    def get(self, condition: dict, seed: int) -> tuple[list[str], dict]:
+    def get(self, condition: NoiseCondition, seed: int) -> tuple[list[str], Realized]:
         """(texts, realized level) of `condition` drawn with `seed`; clean texts and zero level for the clean set."""
         if condition["name"] == records.CLEAN:
             return self.texts, {"edit_ratio": 0.0, "unit_fraction": 0.0, "changed_examples": 0.0,
@@ -129,7 +142,7 @@ class NoisyTestSets:
             # "draw": a digest of the noisy texts themselves, so a report can tell whether two models really saw
             # the same noisy test set (the paired comparison needs it).
             self._cache[key] = noisy, {"edit_ratio": level.edit_ratio, "unit_fraction": level.unit_fraction,
-                                       "changed_examples": level.changed_examples, "draw": records.short_hash(noisy)}
+                                       "changed_examples": level.changed_examples or 0.0, "draw": records.short_hash(noisy)}
         return self._cache[key]
 
 
@@ -199,13 +212,13 @@ def _done(store: ResultsStore, record_id: str) -> bool:
     if not path.is_file():
         return False
     try:
-        return store.get(record_id).get("status") == "ok"
+        return (store.get(record_id) or {}).get("status") == "ok"
     except records.CorruptRecord:
         return False  # rewritten by this run
 
 
-def _trained(unit: Unit, store: ResultsStore, device: Any, progress: Any, outcome: Outcome, echo: Echo,
-             label: str) -> tuple[Any, dict]:
+def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: Any, outcome: Outcome, echo: Echo,
+             label: str) -> tuple[Classifier, TrainingSection]:
     """The unit's classifier with trained weights, and its training section: from the checkpoint when kept,
     otherwise trained now and checkpointed. RunError for a diverged run or out of memory."""
     import torch
@@ -232,12 +245,12 @@ def _trained(unit: Unit, store: ResultsStore, device: Any, progress: Any, outcom
     except torch.OutOfMemoryError as e:
         raise RunError(f"out of memory while training ({str(e).splitlines()[0]}); lower --batch-size or raise "
                        "--grad-accum") from None
-    training = {"config": unit.train_config.identity(), "seconds": result.seconds,
-                "trainable_params": result.trainable_params, "total_params": result.total_params,
-                "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
-                "val_accuracy": result.val_accuracy, "val_loss": result.val_loss,
-                "history": json.loads(json.dumps(result.history, default=float)),
-                "checkpoint": str(Path("checkpoints") / unit.id())}
+    training = TrainingSection(config=unit.train_config.identity(), seconds=result.seconds,
+                               trainable_params=result.trainable_params, total_params=result.total_params,
+                               epochs_run=result.epochs_run, best_epoch=result.best_epoch,
+                               val_accuracy=result.val_accuracy, val_loss=result.val_loss,
+                               history=json.loads(json.dumps(result.history, default=float)),
+                               checkpoint=str(Path("checkpoints") / unit.id()))
     _save_checkpoint(folder, clf.trainable_state(), training, unit)
     outcome.trained += 1
     echo(f"{label}: trained in {result.seconds:.1f} s (best epoch {result.best_epoch}, validation accuracy "
@@ -245,7 +258,7 @@ def _trained(unit: Unit, store: ResultsStore, device: Any, progress: Any, outcom
     return clf, training
 
 
-def _save_checkpoint(folder: Path, state: dict, training: dict, unit: Unit) -> None:
+def _save_checkpoint(folder: Path, state: dict, training: TrainingSection, unit: Unit) -> None:
     """Weights (safetensors) first, then training.json: training.json marks a complete checkpoint. Both atomic."""
     from safetensors.torch import save_file
 
@@ -265,7 +278,7 @@ def _save_checkpoint(folder: Path, state: dict, training: dict, unit: Unit) -> N
     atomic_write_text(folder / TRAINING, json.dumps(meta, indent=1) + "\n")
 
 
-def _load_checkpoint(folder: Path) -> tuple[dict, dict] | None:
+def _load_checkpoint(folder: Path) -> tuple[dict, TrainingSection] | None:
     """(state, training section) of a complete checkpoint, or None (absent, or interrupted before completion)."""
     from safetensors.torch import load_file
 
@@ -278,8 +291,8 @@ def _load_checkpoint(folder: Path) -> tuple[dict, dict] | None:
         return None  # unreadable: retrain and overwrite
 
 
-def _record(unit: Unit, condition: dict, logits: np.ndarray, level: dict, training: dict, static: dict,
-            config: RunConfig, *, eval_seconds: float, info: dict) -> dict:
+def _record(unit: Unit, condition: NoiseCondition, logits: np.ndarray, level: Realized, training: TrainingSection,
+            static: dict, config: RunConfig, *, eval_seconds: float, info: dict) -> Record:
     from noisebench import metrics, provenance
 
     test = unit.dataset.test
@@ -288,25 +301,26 @@ def _record(unit: Unit, condition: dict, logits: np.ndarray, level: dict, traini
     summary = metrics.summarize(labels, predicted, unit.dataset.num_labels)
     per_class = {name: f1 for name, f1 in zip(unit.dataset.label_names, summary["per_class_f1"], strict=True)}
     record = unit.skeleton(condition)
-    record["model"].update(tokenizer=info.get("tokenizer"), truncation=info.get("truncation"))
-    record.update(
-        status="ok", error=None, training=training,
-        metrics={"accuracy": summary["accuracy"], "macro_f1": summary["macro_f1"], "per_class_f1": per_class,
-                 "n": summary["n"]},
-        realized=level,
-        predictions={"ids": [ex.id for ex in test], "labels": labels.tolist(), "predicted": predicted.tolist()},
-        timing={"eval_seconds": eval_seconds},
-        provenance=provenance.stamp(static, config.hash()),
-    )
+    record["model"]["tokenizer"] = info.get("tokenizer")
+    record["model"]["truncation"] = info.get("truncation")
+    record["status"], record["error"], record["training"] = "ok", None, training
+    record["metrics"] = {"accuracy": summary["accuracy"], "macro_f1": summary["macro_f1"], "per_class_f1": per_class,
+                         "n": summary["n"]}
+    record["realized"] = level
+    record["predictions"] = {"ids": [ex.id for ex in test], "labels": labels.tolist(),
+                             "predicted": predicted.tolist()}
+    record["timing"] = {"eval_seconds": eval_seconds}
+    record["provenance"] = provenance.stamp(static, config.hash())
     return record
 
 
-def _failed(store: ResultsStore, unit: Unit, condition: dict, error: str, static: dict, config: RunConfig) -> str:
+def _failed(store: ResultsStore, unit: Unit, condition: NoiseCondition, error: str, static: dict, config: RunConfig) -> str:
     from noisebench import provenance
 
     record = unit.skeleton(condition)
-    record.update(status="failed", error=error, training={"config": unit.train_config.identity()},
-                  provenance=provenance.stamp(static, config.hash()))
+    record["status"], record["error"] = "failed", error
+    record["training"] = {"config": unit.train_config.identity()}
+    record["provenance"] = provenance.stamp(static, config.hash())
     store.put(record)
     return records.record_id(record)
 
@@ -316,7 +330,7 @@ class _NoProgress:
     def stop(self) -> None: ...
     def advance_cells(self, n: int) -> None: ...
     def train_callback(self, label: str) -> None: ...
-    def predict_callback(self, label: str, condition: dict) -> None: ...
+    def predict_callback(self, label: str, condition: NoiseCondition) -> None: ...
 
 
 class RunProgress:
@@ -358,7 +372,7 @@ class RunProgress:
                 self.bars.update(self.train, completed=done, total=total)
         return update
 
-    def predict_callback(self, label: str, condition: dict) -> Callable[[int, int, str], None]:
+    def predict_callback(self, label: str, condition: NoiseCondition) -> Callable[[int, int, str], None]:
         name = condition["name"] if condition["name"] == records.CLEAN else \
             f"{condition['name']}@{condition['rate']:g}"
         self.bars.reset(self.eval, total=None, visible=True, description=f"eval {label} {name}")

@@ -309,9 +309,10 @@ def stratified_t(per_seed: Sequence[Sequence[float] | np.ndarray], level: float 
     stats_ = [_mean_sd(xs) for xs in seeds]
     point = math.fsum(m for m, _ in stats_) / len(seeds)
     n = sum(len(xs) for xs in seeds)
-    if any(sd is None for _, sd in stats_):
+    sds = [sd for _, sd in stats_]
+    if any(sd is None for sd in sds):
         return Comparison(Estimate(point, None, None, level, "stratified-t", n), None, None, None, None)
-    v = [sd**2 / len(xs) for (_, sd), xs in zip(stats_, seeds, strict=True)]
+    v = [sd**2 / len(xs) for sd, xs in zip(sds, seeds, strict=True) if sd is not None]
     se2 = math.fsum(v) / len(seeds) ** 2
     if se2 == 0.0:
         return _exact(point, level, "stratified-t", n, df=float(n - len(seeds)))
@@ -399,6 +400,6 @@ def mcnemar(correct_a: Sequence[bool] | np.ndarray, correct_b: Sequence[bool] | 
 
 def intervals_separate(lower: Estimate, upper: Estimate) -> bool:
     """True when `lower`'s interval lies entirely below `upper`'s (both must have intervals; touching = overlap)."""
-    if not (lower.has_interval and upper.has_interval):
+    if lower.high is None or upper.low is None or lower.low is None or upper.high is None:
         return False
     return lower.high < upper.low

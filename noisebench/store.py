@@ -19,8 +19,9 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from noisebench import records
 from noisebench.errors import UsageError
@@ -76,7 +77,7 @@ class ResultsStore:
         path = self.record_path(record_id)
         return self._read(path) if path.is_file() else None
 
-    def put(self, record: dict) -> Path:
+    def put(self, record: Mapping[str, Any]) -> Path:
         """Validate and atomically write one record; its file name is its id."""
         record = dict(record, schema=records.SCHEMA)
         record["id"] = records.record_id(record)

@@ -20,6 +20,7 @@ checkpointing, and only then recorded as `oom`; the sweep goes on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import json
 import re
@@ -27,10 +28,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from noisebench.errors import RunError, UsageError
 from noisebench.records import short_hash
+
+if TYPE_CHECKING:
+    from noisebench.models.base import Classifier
+    from noisebench.train import TrainConfig, TrainResult
 
 SCHEMA = "noisebench.sweep/1"
 DEFAULT_RANKS = (8, 16, 32)
@@ -67,7 +72,7 @@ def point_key(point: dict) -> str:
     return f"r{point['lora_rank']}-{point['lora_targets']}-a{point['lora_alpha']}-lr{point['lr']:g}"
 
 
-def attempt_plan(config: Any) -> list[Any]:
+def attempt_plan(config: TrainConfig) -> list[TrainConfig]:
     """TrainConfigs to try in order: as given; half micro-batch × twice accumulation (even batch sizes only);
     that plus gradient checkpointing (or the original plus checkpointing when the batch cannot be halved)."""
     plan = [config]
@@ -117,8 +122,8 @@ def load_choice(path: str | Path, data: dict | None = None) -> dict:
     return {k: choice[k] for k in ("lora_rank", "lora_targets", "lora_alpha", "lr")}
 
 
-def train_with_fallback(build: Callable[[], Any], fit: Callable[..., Any], config: Any, *, train, validation,
-                        seed: int, device: Any) -> tuple[Any | None, list[dict]]:
+def train_with_fallback(build: Callable[[], Classifier], fit: Callable[..., TrainResult], config: TrainConfig, *,
+                        train, validation, seed: int, device: Any) -> tuple[TrainResult | None, list[dict]]:
     """Train along `attempt_plan(config)`, rebuilding the model for each attempt, until one fits in memory.
 
     Returns (TrainResult or None when every attempt ran out of memory, the attempts made). Only
@@ -212,7 +217,7 @@ def run_sweep(settings: SweepSettings, *, fit: Callable[..., Any] | None = None,
             started = time.perf_counter()
             try:
                 result, attempts = train_with_fallback(
-                    lambda options=options: build_classifier(spec, options, device), fit, config,
+                    functools.partial(build_classifier, spec, options, device), fit, config,
                     train=dataset.train, validation=dataset.validation, seed=settings.seed, device=device)
             except RunError as e:  # a diverged or otherwise failed run: recorded, retried on re-run
                 entries[key] = {"key": key, **point, "status": "failed", "error": str(e),
@@ -220,9 +225,9 @@ def run_sweep(settings: SweepSettings, *, fit: Callable[..., Any] | None = None,
             else:
                 entries[key] = _entry(key, point, result, attempts, time.perf_counter() - started)
             save()
-            e = entries[key]
-            echo(f"[{n}/{len(points)}] {key}: {e['status']}" + (
-                f" val acc {e['val_accuracy']:.4f} loss {e['val_loss']:.4f}" if e["status"] == "ok" else ""))
+            entry = entries[key]
+            echo(f"[{n}/{len(points)}] {key}: {entry['status']}" + (
+                f" val acc {entry['val_accuracy']:.4f} loss {entry['val_loss']:.4f}" if entry["status"] == "ok" else ""))
         save()
     return doc, path
 

@@ -27,12 +27,15 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from noisebench.datasets.base import Example
 from noisebench.errors import RunError, UsageError
+
+if TYPE_CHECKING:
+    from noisebench.models.base import Classifier
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage): stage is "train", "validate" or "predict"
 CHUNK_STEPS = 64  # steps' worth of examples sorted together; larger = less padding, less shuffling
@@ -179,7 +182,7 @@ def _to(batch: dict[str, Any], device: Any) -> dict[str, Any]:
     return {k: v.to(device, non_blocking=True) if hasattr(v, "to") else v for k, v in batch.items()}
 
 
-def predict(clf: Any, texts: Sequence[str], *, device: Any, batch_size: int = 64, max_tokens: int | None = None,
+def predict(clf: Classifier, texts: Sequence[str], *, device: Any, batch_size: int = 64, max_tokens: int | None = None,
             progress: Progress | None = None) -> np.ndarray:
     """Logits float32 [N, C] for `texts`, row i for texts[i]; eval mode, no gradients, bf16 autocast on CUDA.
     Batches are sorted by (length, text), so the batches — and the result — do not depend on the input order.
@@ -203,6 +206,7 @@ def predict(clf: Any, texts: Sequence[str], *, device: Any, batch_size: int = 64
             done += len(batch)
             if progress is not None:
                 progress(done, len(texts), "predict")
+    assert out is not None  # texts is non-empty, so at least one batch ran
     return out
 
 
@@ -233,7 +237,7 @@ def _enable_checkpointing(module: Any) -> None:
         enable()
 
 
-def fit(clf: Any, train: Sequence[Example], validation: Sequence[Example], config: TrainConfig, *, seed: int,
+def fit(clf: Classifier, train: Sequence[Example], validation: Sequence[Example], config: TrainConfig, *, seed: int,
         device: Any, progress: Progress | None = None) -> TrainResult:
     """Train `clf` in place on `train`, early-stop on `validation` accuracy, restore the best epoch's weights.
 
@@ -323,6 +327,7 @@ def fit(clf: Any, train: Sequence[Example], validation: Sequence[Example], confi
             elif epoch - best[1] >= config.patience:
                 break
     if best[1] != len(history):
+        assert best[3] is not None  # only the last epoch's state is not kept, and then best[1] == len(history)
         clf.load_trainable_state(best[3])
     module.eval()
     trainable_params, total_params = count_parameters(module)

@@ -89,5 +89,10 @@ def test_parallel_parsing_gives_the_same_result(results, monkeypatch):
     monkeypatch.setattr(loading, "PARALLEL_FROM", 10)
     monkeypatch.setattr(loading, "FILES_PER_WORKER", 10)
     monkeypatch.setattr(loading.os, "cpu_count", lambda: 2)
+    shares, real = [], loading._parse_many
+    monkeypatch.setattr(loading, "_parse_many", lambda f, n, p: shares.append(len(n)) or real(f, n, p))
     assert load_records(results, use_cache=False) == serial
+    # This process parsed only its share; the worker parsed the rest (a serial fallback would parse them all here).
+    total = len(loading.record_names(loading.ResultsStore(results)))
+    assert shares == [(total + 1) // 2]
     assert serial[1][0][0] == broken and "not a JSON object" in serial[1][0][1]

@@ -114,11 +114,26 @@ def test_rerun_trains_nothing_and_new_condition_reuses_the_checkpoint(data, tmp_
 
 
 def test_seeds_train_different_models(data, tmp_path):
-    results = tmp_path / "results"
+    """What the seed must change: the trained weights and the noise draw; a repeated seed reproduces both exactly
+    (in another results directory, so nothing is reused)."""
+    import torch
+    from safetensors.torch import load_file
+
+    results, again = tmp_path / "results", tmp_path / "again"
     assert run_cli([*base_args(data, results), "--seeds", "1,2", "--noise", "swap", "--rate", "0.1"]) == 0
-    clean = {r["seed"]: r for r in load(results) if r["noise"]["name"] == "clean"}
-    assert len(list((results / "checkpoints").iterdir())) == 2
-    assert clean[1]["training"]["checkpoint"] != clean[2]["training"]["checkpoint"]
+    assert run_cli([*base_args(data, again), "--seeds", "1", "--noise", "swap", "--rate", "0.1"]) == 0
+
+    def trained(root: Path, seed: int) -> tuple[dict, dict]:
+        by = {(r["seed"], r["noise"]["name"]): r for r in load(root)}
+        weights = load_file(root / by[(seed, "clean")]["training"]["checkpoint"] / "trainable.safetensors")
+        return weights, by[(seed, "swap")]
+
+    (w1, swap1), (w2, swap2), (w1_again, swap1_again) = trained(results, 1), trained(results, 2), trained(again, 1)
+    assert w1.keys() == w2.keys() and any(not torch.equal(w1[k], w2[k]) for k in w1)
+    assert all(torch.equal(w1[k], w1_again[k]) for k in w1)
+    assert swap1["realized"]["draw"] != swap2["realized"]["draw"]
+    assert swap1["realized"]["draw"] == swap1_again["realized"]["draw"]
+    assert swap1["predictions"] == swap1_again["predictions"]
 
 
 @pytest.mark.parametrize("lr", ["1e30", "1e38"])  # NaN loss; an AdamW update that overflows

@@ -134,6 +134,7 @@ def datasets(
     if target is None:
         _listing(data_dir)
         return
+    export_dir = export[1] if export is not None else None
     from noisebench.datasets import load_dataset
 
     ds = load_dataset(target, data_dir=None if data_dir is None else str(data_dir), text_col=text_col,
@@ -141,9 +142,10 @@ def datasets(
     if show is not None:
         _show(ds)
         return
-    with_ids = export_tsv(ds, export[1])
-    typer.echo(f"noisebench: wrote train.tsv, validation.tsv, test.tsv, labels.tsv to {export[1]} (use it with "
-               f"--dataset {export[1]}{' --id-col id' if with_ids else ''})", err=True)
+    assert export_dir is not None  # neither --show nor a listing: --export
+    with_ids = export_tsv(ds, export_dir)
+    typer.echo(f"noisebench: wrote train.tsv, validation.tsv, test.tsv, labels.tsv to {export_dir} (use it with "
+               f"--dataset {export_dir}{' --id-col id' if with_ids else ''})", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -133,6 +133,7 @@ def check(
         typer.echo(f"noisebench: wrote baseline {write_baseline} ({len(report_.rows)} model rows, "
                    f"{len(report_.cells)} noisy conditions)", err=True)
         return
+    assert baseline is not None  # exactly one of the two was given
     data = chk.load_baseline(baseline)
     s = data["settings"]
     boot = s.get("bootstrap") or {}

@@ -92,17 +92,17 @@ def _print_summary(store, outcome, config) -> None:
 
     table = Table(title=f"noisebench run on {config.dataset}: mean accuracy over the seeds done "
                         f"(full intervals: noisebench report --results-dir {config.results_dir})")
-    for name, justify in (("model", "left"), ("recipe", "left"), ("condition", "left"), ("seeds", "right"),
-                          ("clean acc", "right"), ("noisy acc", "right"), ("drop (pp)", "right")):
-        table.add_column(name, justify=justify)
+    for name in ("model", "recipe", "condition"):
+        table.add_column(name, justify="left")
+    for name in ("seeds", "clean acc", "noisy acc", "drop (pp)"):
+        table.add_column(name, justify="right")
     for row in summary_rows(store, outcome.record_ids):
         clean = row["noise"] == "clean"
         seeds = f"{row['seeds']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
         table.add_row(row["model"], row["recipe"], "clean" if clean else f"{row['noise']} @ {row['rate']:g}", seeds,
                       fmt(row["clean"]) if not clean else fmt(row["accuracy"]),
                       "" if clean else fmt(row["accuracy"]), "" if clean else fmt(row["drop"]))
-    wide = {} if sys.stdout.isatty() else {"width": 200}  # pipes and logs: no wrapping
-    Console(**wide).print(table)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)  # pipes and logs: no wrapping
     Console(stderr=True, soft_wrap=True).print(
         f"{len(outcome.written)} cells written, {len(outcome.skipped)} already stored, {len(outcome.failed)} "
         f"failed; {outcome.trained} models trained, {outcome.loaded} loaded from checkpoints, "

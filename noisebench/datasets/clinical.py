@@ -94,7 +94,7 @@ class _Draw:
     def chance(self, p: float) -> bool:
         return bool(self.rng.random() < p)
 
-    def int(self, low: int, high: int) -> int:  # inclusive
+    def integer(self, low: int, high: int) -> int:  # inclusive
         return int(self.rng.integers(low, high + 1))
 
     def sample(self, seq, k: int) -> list:
@@ -102,44 +102,44 @@ class _Draw:
 
 
 def _date(d: _Draw) -> str:
-    y, m, day = d.int(2140, 2160), d.int(1, 12), d.int(1, 28)
+    y, m, day = d.integer(2140, 2160), d.integer(1, 12), d.integer(1, 28)
     return d.pick((f"{m}/{day}/{y}", f"{y}-{m:02d}-{day:02d}", f"{m:02d}/{day:02d}/{y}"))
 
 
 def _phone(d: _Draw) -> str:
-    area, n = d.pick(AREA_CODES), d.int(100, 9999)
+    area, n = d.pick(AREA_CODES), d.integer(100, 9999)
     return d.pick((f"({area}) 555-{n:04d}", f"{area}-555-{n:04d}"))
 
 
 def _mrn(d: _Draw) -> str:
-    n = d.int(1_000_000, 99_999_999)
+    n = d.integer(1_000_000, 99_999_999)
     return d.pick((f"MRN {n}", f"MRN: {n:08d}", f"MRN#{n}"))
 
 
 def _finding(d: _Draw, c: int) -> str:
-    values = dict(t=d.int(4, 250) / 100, bnp=d.int(300, 2400), o2=d.int(82, 92), pf=d.int(120, 320),
-                  lip=d.int(180, 2200), hgb=d.int(62, 105) / 10, nih=d.int(2, 14), a1c=d.int(68, 128) / 10,
-                  glu=d.int(190, 540), tsh=d.int(1, 900) / 100, na=d.int(121, 131))
+    values = dict(t=d.integer(4, 250) / 100, bnp=d.integer(300, 2400), o2=d.integer(82, 92), pf=d.integer(120, 320),
+                  lip=d.integer(180, 2200), hgb=d.integer(62, 105) / 10, nih=d.integer(2, 14), a1c=d.integer(68, 128) / 10,
+                  glu=d.integer(190, 540), tsh=d.integer(1, 900) / 100, na=d.integer(121, 131))
     return d.pick(FINDINGS[c]).format(**values)
 
 
 def _vitals(d: _Draw) -> str:
-    sbp, dbp, hr = d.int(96, 182), d.int(54, 104), d.int(52, 128)
+    sbp, dbp, hr = d.integer(96, 182), d.integer(54, 104), d.integer(52, 128)
     short = d.chance(0.6)
     parts = [f"BP {sbp}/{dbp}" if short else f"blood pressure {sbp}/{dbp}",
              f"HR {hr}" if short else f"heart rate {hr}"]
     if d.chance(0.4):
-        parts.append(f"T {d.int(365, 392) / 10:.1f} C")
+        parts.append(f"T {d.integer(365, 392) / 10:.1f} C")
     return ", ".join(parts)
 
 
 def _intro(d: _Draw) -> tuple[str, str]:
     """(first words of the note, the pronoun-ish subject for the next sentence)."""
-    age = d.int(90, 99) if d.chance(0.1) else d.int(19, 89)
+    age = d.integer(90, 99) if d.chance(0.1) else d.integer(19, 89)
     male = d.chance(0.5)
     title = "Mr." if male else d.pick(("Mrs.", "Ms."))
-    history = f"{d.pick(HISTORY_MARKERS)} {' and '.join(d.pick(h) for h in d.sample(HISTORY, d.int(1, 2)))}"
-    style = d.int(0, 3)
+    history = f"{d.pick(HISTORY_MARKERS)} {' and '.join(d.pick(h) for h in d.sample(HISTORY, d.integer(1, 2)))}"
+    style = d.integer(0, 3)
     if style == 0:
         who = f"{title} {d.pick(SURNAMES)} is a {age}-year-old {'man' if male else 'woman'} with {history}"
     elif style == 1:
@@ -156,11 +156,11 @@ def _note(d: _Draw, label: int, other: int | None) -> str:
     """One note for class `label`; `other` set = an ambiguous note with complaints from both classes."""
     who, subject = _intro(d)
     if other is None:
-        cues = [d.pick(forms) for forms in d.sample(COMPLAINTS[label], d.int(1, 2))]
+        cues = [d.pick(forms) for forms in d.sample(COMPLAINTS[label], d.integer(1, 2))]
     else:
         cues = [d.pick(d.pick(COMPLAINTS[label])), d.pick(d.pick(COMPLAINTS[other]))]
         cues = d.sample(cues, 2)  # random order: the text does not say which specialty was drawn first
-    duration = d.pick(DURATIONS).format(n=d.int(2, 10))
+    duration = d.pick(DURATIONS).format(n=d.integer(2, 10))
     complaint = f"{' and '.join(cues)}{' ' + duration if duration else ''}"
     if d.chance(0.5):
         sentences = [f"{who}. {subject} {d.pick(VERBS[:-1])} {complaint}."]
@@ -179,7 +179,7 @@ def _note(d: _Draw, label: int, other: int | None) -> str:
     if want_plan:
         drug_class = label if other is None else d.pick((label, other))
         if d.chance(0.35):  # a home medication of any specialty, not a clue
-            drug_class = d.int(0, len(LABELS) - 1)
+            drug_class = d.integer(0, len(LABELS) - 1)
         drug, dose = d.pick(DRUGS[drug_class])
         plan = f"{d.pick(VERBS_PLAN)} {drug} {dose} {d.pick(d.pick(FREQUENCIES))}"
         if d.chance(0.5):

@@ -136,7 +136,7 @@ def read_tsv(path: Path, text_col=None, label_col=None, id_col=None) -> RawSplit
                              f"({', '.join(header)}); TSV is read with quoting off, so a text cannot contain a tab "
                              f"or a line break")
         rows.append(fields)
-    return _table(path, header, rows, range(2, len(rows) + 2), "line", text_col, label_col, id_col)
+    return _table(path, header, rows, list(range(2, len(rows) + 2)), "line", text_col, label_col, id_col)
 
 
 def read_csv(path: Path, text_col=None, label_col=None, id_col=None) -> RawSplit:

@@ -270,7 +270,13 @@ class BltClassifier:
         missing = {k: row for k, row in zip(keys, ids, strict=True) if self.patch_cache.get(k) is None}
         if missing:
             self._run_patcher(missing)
-        return [self.patch_cache.get(k) for k in keys]
+        out = []
+        for k in keys:
+            bounds = self.patch_cache.get(k)
+            if bounds is None:  # _run_patcher fills every missing key: a broken cache, not a user error
+                raise RuntimeError(f"BLT patcher left no boundaries for text {k[:12]}")
+            out.append(bounds)
+        return out
 
     def patch_cache_file(self, directory: str | Path) -> Path:
         """Where this patcher's boundaries live in a cache folder: `<directory>/blt-patches-<fingerprint>.json`."""
@@ -293,7 +299,8 @@ class BltClassifier:
         blt = self.module.blt
         device = next(blt.patcher.parameters()).device
         order = sorted(rows, key=lambda k: len(rows[k]))
-        chunks, current = [], []
+        chunks: list[list[str]] = []
+        current: list[str] = []
         for key in order:
             if current and (len(current) + 1) * len(rows[key]) > self.patcher_batch_tokens:
                 chunks.append(current)

@@ -98,8 +98,9 @@ def init_modules_(module: Any, prefixes: Sequence[str], generator: Any, std: flo
             for sub in module.get_submodule(prefix).modules():
                 if isinstance(sub, (nn.Linear, nn.Embedding)):
                     sub.weight.normal_(0.0, std, generator=generator)
-                    if getattr(sub, "bias", None) is not None:
-                        sub.bias.zero_()
+                    bias = getattr(sub, "bias", None)  # nn.Embedding has none
+                    if bias is not None:
+                        bias.zero_()
                 elif isinstance(sub, nn.LayerNorm):
                     if sub.weight is not None:
                         sub.weight.fill_(1.0)

@@ -36,7 +36,7 @@ LORA_TARGETS = {"qv": ["q_proj", "v_proj"], "qkvo": ["q_proj", "k_proj", "v_proj
 TINY_VOCAB = 1000
 PAD_TEXT = "<|endoftext|>"
 # Qwen2.5-1.5B's shapes (its config.json), for `--random-init` benchmarks where the Hub and the cache are out of reach
-QWEN25_15B_SHAPES = dict(vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
+QWEN25_15B_SHAPES: dict[str, Any] = dict(vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
                          num_attention_heads=12, num_key_value_heads=2, max_position_embeddings=32768,
                          rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True)
 BENCH_VOCAB = 8000  # offline random-init benchmark: BPE trained on the train texts (~4 bytes/token on English)
@@ -77,9 +77,10 @@ def tiny_model(tokenizer: Any, num_labels: int) -> Any:
     import torch
     from transformers import Qwen2Config, Qwen2ForSequenceClassification
 
+    head: dict[str, Any] = {"num_labels": num_labels}  # a PretrainedConfig keyword, not in Qwen2Config's signature
     config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                         num_labels=num_labels, pad_token_id=tokenizer.pad_token_id, use_cache=False)
+                         pad_token_id=tokenizer.pad_token_id, use_cache=False, **head)
     config._attn_implementation = "sdpa"
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(BACKBONE_SEED)
@@ -151,8 +152,8 @@ def _load(spec: ModelSpec, options: ModelOptions, dtype: Any) -> tuple[Any, Any]
             raise UsageError("offline --random-init of qwen-lora trains its benchmark tokenizer on the train texts; "
                              "none were given")
         tokenizer = tiny_tokenizer(options.train_texts, BENCH_VOCAB)
-        config = Qwen2Config(**QWEN25_15B_SHAPES, num_labels=options.num_labels, pad_token_id=tokenizer.pad_token_id,
-                             use_cache=False)
+        head: dict[str, Any] = {"num_labels": options.num_labels}
+        config = Qwen2Config(**QWEN25_15B_SHAPES, **head, pad_token_id=tokenizer.pad_token_id, use_cache=False)
         config._attn_implementation = "sdpa"
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(BACKBONE_SEED)

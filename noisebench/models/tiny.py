@@ -73,8 +73,10 @@ def byte_bpe_tokenizer(texts: Sequence[str], vocab_size: int = DEFAULT_VOCAB) ->
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(BPE_SPECIALS), show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(list(texts), trainer)
-    tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")),
-                                                      add_prefix_space=False, trim_offsets=False)
+    sep, cls = tok.token_to_id("</s>"), tok.token_to_id("<s>")
+    assert sep is not None and cls is not None  # both are special tokens of the trainer
+    tok.post_processor = processors.RobertaProcessing(("</s>", sep), ("<s>", cls), add_prefix_space=False,
+                                                      trim_offsets=False)
     tok.decoder = decoders.ByteLevel()
     return _wrap(tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>", cls_token="<s>",
                  sep_token="</s>", mask_token="<mask>")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 import random
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
@@ -92,7 +92,7 @@ _PROTECTS = ("placeholders already in the text and, in a chain, anything an earl
 for _name, _cls in _CLASSES.items():
     register(NoiseSpec(
         name=_name, unit="character", calibrated=False, requires="nlpaug",
-        apply=lambda req, _n=_name: _apply(_n, req),
+        apply=partial(_apply, _name),
         summary=f"nlpaug {_cls} ({'keyboard typos' if 'keyboard' in _name else 'OCR confusions'}), reseeded per "
                 "example",
         rate_meaning=_MEANING.format(cls=_cls),

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 from noisebench.noise import rng, units
 from noisebench.noise.engine import NoiseSpec, Output, Request, register
 
-Finder = Callable[[str, Sequence[units.Span], Mapping[str, str]], list]  # (text, protected, options) -> units
-Rewriter = Callable[[str, object, int, Mapping[str, str]], units.Edit]  # (text, unit, value draw, options) -> edit
+U = TypeVar("U")  # what a noise's unit is: a span, a (start, end, kind) match, ...
+Finder = Callable[[str, Sequence[units.Span], Mapping[str, str]], list[U]]  # (text, protected, options) -> units
+Rewriter = Callable[[str, U, int, Mapping[str, str]], units.Edit]  # (text, unit, value draw, options) -> edit
 
 
 def protected_per_text(req: Request) -> list[list[units.Span]]:
@@ -55,7 +57,7 @@ def values(keys: np.ndarray, stream_id: int, picks: list[list[int]]) -> list[lis
     return out
 
 
-def run_units(req: Request, find: Finder, rewrite: Rewriter) -> Output:
+def run_units(req: Request, find: Finder[U], rewrite: Rewriter[U]) -> Output:
     """Find units, choose k per text, rewrite them, keep everything else (see the module docstring)."""
     protected = protected_per_text(req)
     found = [find(t, p, req.options) for t, p in zip(req.texts, protected, strict=True)]

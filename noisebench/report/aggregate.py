@@ -145,7 +145,11 @@ def _variant(obj) -> str:
     return _HASHES[key]
 
 
-def arm_of(record: dict) -> tuple[str, str, str, str]:
+ArmKey = tuple[str, str, str, str]  # (dataset, model, recipe, variant)
+NoiseKey = tuple[str, float, str]  # (name, rate, options variant)
+
+
+def arm_of(record: dict) -> ArmKey:
     """(dataset, model, recipe, variant) of a record; variant hashes what else changes the trained model."""
     variant = _variant({
         "options": record["model"]["options"],
@@ -155,7 +159,7 @@ def arm_of(record: dict) -> tuple[str, str, str, str]:
     return record["dataset"]["name"], record["model"]["name"], record["model"]["recipe"], variant
 
 
-def noise_of(record: dict) -> tuple[str, float, str]:
+def noise_of(record: dict) -> NoiseKey:
     noise = record["noise"]
     return noise["name"], float(noise["rate"]), _variant(noise["options"])
 
@@ -227,39 +231,39 @@ def _labels(keys, group, name) -> dict:
 def build(records: list[dict], settings: Settings, filters: dict[str, list[str]] | None = None) -> Report:
     """Aggregate already-filtered, validated records into a Report (see the module docstring for the rules)."""
     est = _Estimator(settings)
-    clean: dict[tuple, dict[int, dict]] = defaultdict(dict)  # arm key → seed → clean record
-    noisy: dict[tuple, dict[tuple, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))  # arm → noise → seed
+    clean: dict[ArmKey, dict[int, dict]] = defaultdict(dict)  # arm key → seed → clean record
+    noisy: dict[ArmKey, dict[NoiseKey, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))  # arm → noise → seed
     for rec in records:
-        arm = arm_of(rec)
         if rec["noise"]["name"] == CLEAN:
-            clean[arm][rec["seed"]] = rec
+            clean[arm_of(rec)][rec["seed"]] = rec
         else:
-            noisy[arm][noise_of(rec)][rec["seed"]] = rec
+            noisy[arm_of(rec)][noise_of(rec)][rec["seed"]] = rec
 
     arm_keys = sorted(set(clean) | set(noisy))
     arm_label = _labels(arm_keys, lambda k: k[0], lambda k: f"{k[1]} ({k[2]})")
-    arms = {k: Arm(*k, label=arm_label[k]) for k in arm_keys}
-    noise_keys_by_ds: dict[str, set] = defaultdict(set)
+    arms = {k: Arm(k[0], k[1], k[2], k[3], label=arm_label[k]) for k in arm_keys}
+    noise_keys_by_ds: dict[str, set[NoiseKey]] = defaultdict(set)
     for arm_key, by_noise in noisy.items():
         noise_keys_by_ds[arm_key[0]].update(by_noise)
     noises: dict[str, list[Noise]] = {}
     for ds, keys in noise_keys_by_ds.items():
         labels = _labels(sorted(keys), lambda k: "", lambda k: k[0])  # grouped per dataset already
-        noises[ds] = [Noise(*k, label=labels[k]) for k in sorted(keys)]
+        noises[ds] = [Noise(k[0], k[1], k[2], label=labels[k]) for k in sorted(keys)]
 
-    rows, cells = [], {}
+    rows: list[Row] = []
+    cells: dict[tuple[Arm, Noise], Cell] = {}
     for arm_key in arm_keys:
         arm = arms[arm_key]
         by_seed = clean.get(arm_key, {})
-        expected = set(by_seed)
+        seeds_seen = set(by_seed)
         for by_noise_seed in noisy.get(arm_key, {}).values():
-            expected.update(by_noise_seed)
-        expected = sorted(expected)
+            seeds_seen.update(by_noise_seed)
+        expected = sorted(seeds_seen)
         ok_clean = {s: r for s, r in by_seed.items() if r["status"] == "ok"}
         rows.append(_row(arm, expected, by_seed, ok_clean, noisy.get(arm_key, {}), est))
         for noise in noises.get(arm.dataset, []):
-            by_noise = noisy.get(arm_key, {}).get((noise.name, noise.rate, noise.variant), {})
-            cells[(arm, noise)] = _cell(arm, noise, expected, ok_clean, by_noise, est)
+            runs = noisy.get(arm_key, {}).get((noise.name, noise.rate, noise.variant), {})
+            cells[(arm, noise)] = _cell(arm, noise, expected, ok_clean, runs, est)
 
     # The header's realized level: mean unit fraction over every ok noisy record of the condition (all arms, seeds).
     realized = {}
@@ -319,7 +323,8 @@ def _cell(arm: Arm, noise: Noise, expected, ok_clean, by_seed, est: _Estimator) 
     ok_noisy = {s: r for s, r in by_seed.items() if r["status"] == "ok"}
     failed = sorted(s for s, r in by_seed.items() if r["status"] == "failed")
     key = f"{arm.dataset}|{arm.model}|{arm.recipe}|{arm.variant}|{noise.name}|{noise.rate!r}|{noise.variant}"
-    estimates, drops = {}, {}
+    estimates: dict[str, dict[str, stats.Estimate | None]] = {}
+    drops: dict[str, np.ndarray] = {}
     paired: list[int] = []
     for m in METRICS:
         paired, c, z = stats.pair_by_key(

@@ -117,22 +117,23 @@ def drop_differences(index: _Records, arm: Arm, ref: Arm, noise: Noise, seeds: l
     out = []
     nk = _noise_key(noise)
     for s in seeds:
-        parts = [index.correctness(a, k, s) for a in (arm, ref) for k in (CLEAN_KEY, nk)]
-        if any(p is None for p in parts):
+        a_clean, a_noisy, r_clean, r_noisy = (index.correctness(a, k, s) for a in (arm, ref) for k in (CLEAN_KEY, nk))
+        if a_clean is None or a_noisy is None or r_clean is None or r_noisy is None:
             return None
-        a_clean, a_noisy, r_clean, r_noisy = parts
         common = [i for i in a_clean if i in a_noisy and i in r_clean and i in r_noisy
                   and a_clean[i][0] == a_noisy[i][0] == r_clean[i][0] == r_noisy[i][0]]
         if not common:
             return None
         out.append(np.array([(int(a_clean[i][1]) - int(a_noisy[i][1])) - (int(r_clean[i][1]) - int(r_noisy[i][1]))
-                             for i in common], dtype=float))
+                             for i in common], dtype=np.float64))
     return out
 
 
 def compare(report: Report, records: list[dict]) -> dict:
     """The comparisons section for `report.settings.compare` (see the module docstring). Units: fractions."""
     s = report.settings
+    if s.compare is None:
+        raise ValueError("compare() needs settings.compare (the reference model)")
     refs = resolve_reference(report, s.compare)
     index = _Records(records)
     rows, mcnemar_rows = [], []
@@ -194,12 +195,12 @@ def _holm(rows: list[dict], part) -> None:
 
 
 def _mcnemar_per_seed(index: _Records, arm: Arm, ref: Arm, noise: Noise, seeds: list[int]) -> list[dict]:
-    out = []
+    out: list[dict] = []
     nk = _noise_key(noise)
     for seed in seeds:
         a, b = index.correctness(arm, nk, seed), index.correctness(ref, nk, seed)
-        common = [i for i in a if i in b and a[i][0] == b[i][0]] if a and b else []
-        if not common:
+        common = [i for i in a if i in b and a[i][0] == b[i][0]] if a is not None and b is not None else []
+        if a is None or b is None or not common:
             out.append({"seed": seed, "n": 0, "b": None, "c": None, "statistic": None, "p": None, "method": None})
             continue
         res = stats.mcnemar([a[i][1] for i in common], [b[i][1] for i in common])

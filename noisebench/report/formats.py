@@ -108,14 +108,14 @@ def render_csv(report: Report) -> str:
     s = report.settings
     for row in report.rows:
         a = row.arm
-        common = [a.dataset, a.model, a.recipe, a.variant]
+        common: list[object] = [a.dataset, a.model, a.recipe, a.variant]
         cost = [_num(row.train_seconds.point if row.train_seconds else None, 1.0),
                 "" if row.trainable_params is None else str(row.trainable_params)]
         for m in METRICS:
             e = row.clean[m]
             writer.writerow(common + ["clean", "0", "", row.status, len(row.clean_ok), len(row.expected),
-                                      len(row.clean_failed), m, _num(e and e.point), _num(e and e.low),
-                                      _num(e and e.high), "", "", "", "", "", "", "", f"{s.level:g}", s.ci, "", "",
+                                      len(row.clean_failed), m, _num(e.point if e else None), _num(e.low if e else None),
+                                      _num(e.high if e else None), "", "", "", "", "", "", "", f"{s.level:g}", s.ci, "", "",
                                       *cost])
         for noise in report.noises.get(a.dataset, []):
             cell = report.cells[(a, noise)]
@@ -123,10 +123,10 @@ def render_csv(report: Report) -> str:
                 c, z, d = (cell.estimates[m][k] for k in ("clean", "noisy", "drop"))
                 realized = cell.realized["unit_fraction"]
                 writer.writerow(common + [noise.name, f"{noise.rate:g}", noise.variant, cell.status, len(cell.paired),
-                                          len(cell.expected), len(cell.failed), m, _num(c and c.point),
-                                          _num(c and c.low), _num(c and c.high), _num(z and z.point),
-                                          _num(z and z.low), _num(z and z.high), _num(d and d.point),
-                                          _num(d and d.low), _num(d and d.high), _num(d and d.sd), f"{s.level:g}",
+                                          len(cell.expected), len(cell.failed), m, _num(c.point if c else None),
+                                          _num(c.low if c else None), _num(c.high if c else None), _num(z.point if z else None),
+                                          _num(z.low if z else None), _num(z.high if z else None), _num(d.point if d else None),
+                                          _num(d.low if d else None), _num(d.high if d else None), _num(d.sd if d else None), f"{s.level:g}",
                                           s.ci, "" if realized is None else f"{realized.point:.6f}",
                                           str(cell.most_robust[m]).lower(), *cost])
     return buf.getvalue()

@@ -68,7 +68,7 @@ def record_names(store: ResultsStore) -> list[str]:
 
 def _parse_many(folder: str, names: list[str], predictions: bool) -> list[tuple[str, dict | None, str | None]]:
     """Parse and validate record files: [(name, record or its summary, None) or (name, None, corruption reason)]."""
-    out = []
+    out: list[tuple[str, dict | None, str | None]] = []
     for name in names:
         try:
             rec = _parse(Path(folder) / name)
@@ -110,10 +110,12 @@ def _parse_all(folder: str, names: list[str], predictions: bool) -> list[tuple[s
         procs = [subprocess.Popen([sys.executable, "-c", _WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
                  for _ in chunks[1:]]
         for proc, chunk in zip(procs, chunks[1:], strict=True):
+            assert proc.stdin is not None and proc.stdout is not None  # both are PIPEs
             proc.stdin.write(json.dumps({"folder": folder, "names": chunk, "predictions": predictions}).encode())
             proc.stdin.close()
         out = _parse_many(folder, chunks[0], predictions)  # this process takes the first share
         for proc in procs:
+            assert proc.stdout is not None
             data = proc.stdout.read()
             if proc.wait() != 0:
                 raise OSError(f"parsing worker exited with {proc.returncode}")
@@ -143,11 +145,13 @@ def load_records(root: str | os.PathLike, *, predictions: bool = False,
         if not (hit and hit[:3] == stamps[name]):
             todo.append(name)
     parsed = {name: (rec, reason) for name, rec, reason in _parse_all(folder, todo, predictions)}
-    good, bad, entries = [], [], {}
+    good: list[dict] = []
+    bad: list[tuple[Path, str]] = []
+    entries: dict[str, list] = {}
     for name, stamp in stamps.items():
         rec, reason = parsed[name] if name in parsed else (cached[name][3], None)
-        if reason is not None:
-            bad.append((store.records_dir / name, reason))
+        if rec is None:  # corrupt: a reason, never a record
+            bad.append((store.records_dir / name, reason or "unreadable"))
             continue
         good.append(rec)
         entries[name] = [*stamp, rec]

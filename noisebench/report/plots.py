@@ -124,22 +124,23 @@ def _time_figure(report: Report, ds: str):
     m = report.settings.metric
     fig = Figure(figsize=(6.0, 4.2), layout="constrained")
     ax = fig.subplots()
-    rows = [r for r in report.rows_of(ds) if r.train_seconds is not None and r.clean[m] is not None]
-    biggest = max((r.trainable_params or 0 for r in rows), default=0) or 1
-    for j, row in enumerate(rows):
-        x = row.train_seconds.point
+    points = [(r, r.train_seconds.point, r.clean[m]) for r in report.rows_of(ds)
+              if r.train_seconds is not None and r.clean[m] is not None]
+    biggest = max((r.trainable_params or 0 for r, _, _ in points), default=0) or 1
+    for j, (row, x, clean) in enumerate(points):
+        assert clean is not None
         size = 40.0 + 900.0 * math.sqrt((row.trainable_params or 0) / biggest)  # area ∝ √params keeps small visible
-        noisy = [c.estimates[m]["noisy"].point for (a, _), c in report.cells.items()
-                 if a == row.arm and c.estimates[m]["noisy"] is not None]
+        noisy = [est.point for (a, _), c in report.cells.items()
+                 if a == row.arm and (est := c.estimates[m]["noisy"]) is not None]
         color = f"C{j % 10}"
-        ax.scatter([x], [100 * row.clean[m].point], s=size, color=color, alpha=0.6, label=row.arm.label)
+        ax.scatter([x], [100 * clean.point], s=size, color=color, alpha=0.6, label=row.arm.label)
         if noisy:
             mean_noisy = 100 * sum(noisy) / len(noisy)
             ax.scatter([x], [mean_noisy], s=size, facecolors="none", edgecolors=color)
-            ax.plot([x, x], [100 * row.clean[m].point, mean_noisy], color=color, linewidth=0.8)
-        ax.annotate(row.arm.label, (x, 100 * row.clean[m].point), fontsize="x-small", xytext=(4, 4),
+            ax.plot([x, x], [100 * clean.point, mean_noisy], color=color, linewidth=0.8)
+        ax.annotate(row.arm.label, (x, 100 * clean.point), fontsize="x-small", xytext=(4, 4),
                     textcoords="offset points")
-    xs = [r.train_seconds.point for r in rows]
+    xs = [x for _, x, _ in points]
     if xs and min(xs) > 0 and max(xs) / min(xs) > 20:
         from matplotlib.ticker import NullFormatter
 

@@ -74,7 +74,7 @@ def pct(x: float) -> str:
 
 def estimate_text(e: Estimate) -> str:
     """'81.4 [80.2, 82.6]', or '81.4†' without an interval."""
-    if e.has_interval:
+    if e.low is not None and e.high is not None:
         return f"{pct(e.point)} [{pct(e.low)}, {pct(e.high)}]"
     return f"{pct(e.point)}{DAGGER}"
 
@@ -110,7 +110,8 @@ def cell_text(cell: Cell, metric: str) -> str:
     if est["drop"] is None:
         return "failed" if cell.status == "failed" else DASH
     noisy, drop = est["noisy"], est["drop"]
-    if drop.has_interval:
+    assert noisy is not None  # estimated together with the drop
+    if drop.low is not None and drop.high is not None:
         text = f"{pct(noisy.point)} ({pct(drop.point)} [{pct(drop.low)}, {pct(drop.high)}])"
     else:
         text = f"{pct(noisy.point)} ({pct(drop.point)}){DAGGER}"
