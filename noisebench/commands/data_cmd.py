@@ -6,7 +6,6 @@ is imported at module level; numpy (built-in generator) and datasets/pyarrow (Hu
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -29,39 +28,36 @@ def _sizes(pairs) -> str:
     return " · ".join(f"{split} {n:,}" for split, n in pairs)
 
 
-def _listing(data_dir: Path | None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
+def _listing(data_dir: Path | None, wide: bool) -> None:
+    from noisebench.commands.listing import Column, render
     from noisebench.datasets import DATASETS
     from noisebench.datasets.loading import local_copy, resolve_data_dir
     from noisebench.datasets.readers import split_files
 
     root = resolve_data_dir(data_dir)
-    table = Table(title="datasets" + (f" (data dir {root})" if root else " (no data dir: --data-dir or "
-                                                                          "$NOISEBENCH_DATA_DIR)"))
-    for column in ("name", "classes", "rows", "source", "offline here", "licence"):
-        table.add_column(column, overflow="fold")
+    title = "datasets" + (f" (data dir {root})" if root else " (no data dir: --data-dir or $NOISEBENCH_DATA_DIR)")
+    columns = [Column(c) for c in ("name", "classes", "rows", "source", "offline here", "licence")]
+    rows = []
     for name, spec in DATASETS.items():
         classes = f"{spec.num_labels}: {', '.join(spec.label_names)}"
         folder = local_copy(spec, root)
         if spec.offline:
-            rows, source, here = _sizes(spec.sizes), "built-in generator", "yes (built-in)"
+            sizes, source, here = _sizes(spec.sizes), "built-in generator", "yes (built-in)"
         elif folder is not None:
             source = f"{spec.local_dir}/ or Hub {spec.hub_ref}"
             try:
                 files = split_files(folder)
             except UsageError:
-                rows, here = f"Hub: {_sizes(spec.sizes)}", f"no ({folder} has no split files)"
+                sizes, here = f"Hub: {_sizes(spec.sizes)}", f"no ({folder} has no split files)"
             else:
-                rows = _sizes((files[s].name, _count_rows(files[s])) for s in ("train", "validation", "test", "all")
-                              if s in files)
+                sizes = _sizes((files[s].name, _count_rows(files[s]))
+                               for s in ("train", "validation", "test", "all") if s in files)
                 here = f"yes ({folder})"
         else:
-            rows = f"Hub: {_sizes(spec.sizes)}"
+            sizes = f"Hub: {_sizes(spec.sizes)}"
             source, here = f"{spec.local_dir}/ or Hub {spec.hub_ref}", "no (Hub only)"
-        table.add_row(name, classes, rows, source, here, spec.licence)
-    Console(width=None if sys.stdout.isatty() else 160).print(table)
+        rows.append([name, classes, sizes, source, here, spec.licence])
+    typer.echo(render(title, columns, rows, wide=wide), nl=False)
 
 
 def _show(ds) -> None:
@@ -121,6 +117,7 @@ def datasets(
     validation_fraction: Annotated[float, typer.Option(
         "--validation-fraction", help="Share of each class carved from train when there is no validation split.")]
     = 0.1,
+    wide: Annotated[bool, typer.Option("--wide", help="The listing with every column, whatever the width.")] = False,
 ) -> None:
     """List the registered datasets, or --show / --export one.
 
@@ -132,7 +129,7 @@ def datasets(
         raise UsageError("use either --show or --export, not both")
     target = show if show is not None else (export[0] if export is not None else None)
     if target is None:
-        _listing(data_dir)
+        _listing(data_dir, wide)
         return
     export_dir = export[1] if export is not None else None
     from noisebench.datasets import load_dataset

@@ -47,6 +47,7 @@ def noises(
         "sha256 of the text).")] = None,
     plain: Annotated[bool, typer.Option("--plain", help="With --dataset: tab-separated rows with a header "
                                                         "(for piping).")] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="The catalogue as one table, whatever the width.")] = False,
 ) -> None:
     """List the registered noises (unit, calibration, rate meaning, what is never touched, options), or with
     --dataset show each noise's realized level on a dataset next to its nominal rate."""
@@ -59,24 +60,19 @@ def noises(
              if value is not None]
     if given:
         raise UsageError(f"{', '.join(given)} applies only with --dataset NAME|PATH")
-    from rich.console import Console
-    from rich.table import Table
-
+    from noisebench.commands.listing import Column, render
     from noisebench.noise import NOISES
 
-    table = Table(title="noisebench noises", show_lines=True)
-    for column in ("name", "unit", "calibrated"):
-        table.add_column(column, no_wrap=True)
-    for column in ("rate meaning", "protects", "options"):
-        table.add_column(column, overflow="fold", ratio=2 if column == "rate meaning" else 1)
+    columns = [Column(c) for c in ("name", "unit", "calibrated", "rate meaning", "protects", "options")]
+    rows = []
     for name, spec in NOISES.items():
         options = "\n".join(
             f"{o}={'|'.join(meta['choices']) if meta.get('choices') else 'VALUE'} (default {meta['default']}): "
             f"{meta.get('help', '')}" for o, meta in spec.options.items()) or "-"
-        needs = f"\n(needs {spec.requires})" if spec.requires else ""
-        table.add_row(name, spec.unit, "yes" if spec.calibrated else "no" + needs, spec.rate_meaning, spec.protects,
-                      options)
-    Console(highlight=False).print(table)
+        needs = f" (needs {spec.requires})" if spec.requires else ""
+        rows.append([name, spec.unit, "yes" if spec.calibrated else "no" + needs, spec.rate_meaning, spec.protects,
+                     options])
+    typer.echo(render("noisebench noises", columns, rows, wide=wide), nl=False)
 
 
 SPLITS = ("train", "validation", "test")

@@ -40,10 +40,12 @@ def _emit(text: str, out: Path | None, what: str) -> None:
 
 
 def _terminal() -> tuple[bool, int | None]:
-    """(colour, width): colour and wrapping only on a terminal; pipes and files get fixed, uncoloured output."""
+    """(colour, width): colour only on a terminal; the width is the terminal's, or $COLUMNS on a pipe (else the
+    layout's own default)."""
     if sys.stdout.isatty():
         return True, shutil.get_terminal_size().columns
-    return False, None
+    columns = os.environ.get("COLUMNS", "")
+    return False, int(columns) if columns.isdigit() and int(columns) > 0 else None
 
 
 def report(
@@ -60,6 +62,9 @@ def report(
     bootstrap_seed: Annotated[int | None, typer.Option(help="Bootstrap seed (default: the documented constant).")]
     = None,
     fmt: Annotated[str, typer.Option("--format", help="table | markdown | csv | latex | json | html.")] = "table",
+    layout: Annotated[str, typer.Option(
+        "--layout", help="The table format's shape: long (a block per noise, rates as columns; fits 100 columns) "
+        "| wide (every noise × rate side by side).")] = "long",
     out: Annotated[Path | None, typer.Option(help="Write the report to this file (atomically) instead of stdout.")]
     = None,
     plots: Annotated[Path | None, typer.Option(help="Also write PNG and SVG plots into this directory.")] = None,
@@ -81,6 +86,10 @@ def report(
         from noisebench.errors import unknown_name
 
         raise unknown_name("format", fmt, rep.FORMATS)
+    if layout not in rep.LAYOUTS:
+        from noisebench.errors import unknown_name
+
+        raise unknown_name("layout", layout, rep.LAYOUTS)
     if mcnemar and not compare:
         raise UsageError("--mcnemar needs --compare MODEL (the reference model)")
     settings = rep.Settings(metric=metric, ci=ci, level=level, resamples=resamples,
@@ -93,7 +102,7 @@ def report(
     selected = rep.select(records, f"the results in {results_dir}", **filters)
     report_ = rep.make_report(selected, settings, filters, skipped)
     color, width = _terminal() if out is None else (False, None)
-    _emit(rep.render(report_, fmt, color=color, width=width), out, f"the {fmt} report")
+    _emit(rep.render(report_, fmt, color=color, width=width, layout=layout), out, f"the {fmt} report")
     if plots is not None:
         from noisebench.report.plots import write_plots
 

@@ -115,26 +115,26 @@ def fmt(value: float | None) -> str:
 
 def models(
     tiny: Annotated[bool, Opt("--tiny", help="Only the tiny offline variants.")] = False,
+    wide: Annotated[bool, Opt("--wide", help="Every column, whatever the width.")] = False,
 ) -> None:
-    """List the model registry: name, family, source (hub id), parameters, recipes, offline availability,
-    licence."""
-    from rich.console import Console
-    from rich.table import Table
-
+    """List the model registry: name, source (hub id), parameters, recipes, offline availability, family,
+    tokenizer, poolings, licence."""
+    from noisebench.commands.listing import Column, render
     from noisebench.models import MODELS
 
-    table = Table(title="noisebench models (hf:<hub id or local path> loads any sequence-classification model)")
-    for name in ("name", "family", "source", "params", "tokenizer", "recipes (default first)", "poolings",
-                 "offline", "licence"):
-        table.add_column(name, overflow="fold")
+    columns = [Column("name"), Column("source", abbreviate=True), Column("params", abbreviate=True),
+               Column("offline"), Column("recipes", 1), Column("licence", 2, abbreviate=True), Column("tokenizer", 3),
+               Column("poolings", 3), Column("family", 4)]
+    rows = []
     for name, spec in MODELS.items():
         if tiny and not spec.tiny:
             continue
         recipes = [spec.default_recipe, *[r for r in spec.recipes if r != spec.default_recipe]]
-        table.add_row(name, spec.family, spec.source, spec.params, spec.tokenizer, ", ".join(recipes),
-                      ", ".join(spec.poolings) or "-", "yes" if spec.offline() else "no (Hub or local path)",
-                      spec.licence or "-")
-    Console().print(table)
+        rows.append([name, spec.source, spec.params, "yes" if spec.offline() else "no", ",".join(recipes),
+                     spec.licence or "-", spec.tokenizer, ",".join(spec.poolings) or "-", spec.family])
+    notes = ["recipes: the default first. offline: no = needs the Hub or a local folder (name:PATH). "
+             "hf:<hub id or local path> loads any sequence-classification model."]
+    typer.echo(render("noisebench models", columns, rows, wide=wide, notes=notes), nl=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -20,6 +20,7 @@ from noisebench.report.loading import load_records
 from noisebench.stats import METHODS
 
 FORMATS = ("table", "markdown", "csv", "latex", "json", "html")
+LAYOUTS = ("long", "wide")
 EXTENSIONS = {"table": "txt", "markdown": "md", "csv": "csv", "latex": "tex", "json": "json", "html": "html"}
 FILTERS = ("dataset", "model", "noise")
 COMPARISON_FORMATS = ("table", "markdown", "json")
@@ -132,8 +133,8 @@ def make_report(records: list[dict], settings: Settings, filters: dict[str, list
     return report
 
 
-def render(report: Report, fmt: str, *, color: bool = False, width: int | None = None) -> str:
-    """The report in `fmt` (one of FORMATS) as text."""
+def render(report: Report, fmt: str, *, color: bool = False, width: int | None = None, layout: str = "long") -> str:
+    """The report in `fmt` (one of FORMATS) as text; `layout` ("long" | "wide") shapes the terminal table only."""
     from noisebench.report import formats, jsonfmt
 
     if fmt not in FORMATS:
@@ -141,7 +142,7 @@ def render(report: Report, fmt: str, *, color: bool = False, width: int | None =
     if fmt == "json":
         return jsonfmt.render_json(report)
     if fmt == "table":
-        return formats.render_table(report, color=color, width=width)
+        return formats.render_table(report, color=color, width=width, layout=layout)
     if report.comparisons is not None and fmt not in COMPARISON_FORMATS:
         raise UsageError(f"--compare is shown in the {', '.join(COMPARISON_FORMATS)} formats, not {fmt}")
     return {"markdown": formats.render_markdown, "csv": formats.render_csv, "latex": formats.render_latex,

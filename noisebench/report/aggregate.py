@@ -164,6 +164,21 @@ def noise_of(record: dict) -> NoiseKey:
     return noise["name"], float(noise["rate"]), _variant(noise["options"])
 
 
+def created_of(record: dict) -> str:
+    """When a record was written (ISO 8601; "" when unknown): kept in report summaries as "created"."""
+    value = record.get("created") or (record.get("provenance") or {}).get("created")
+    return value if isinstance(value, str) else ""
+
+
+def _catalogue_order(key: NoiseKey) -> tuple:
+    """Noises in the catalogue's order (`noisebench noises`, the run's summary, the README), then rate; names
+    outside the registry after them, by name."""
+    from noisebench.noise import NOISES
+
+    names = NOISES.names()
+    return (names.index(key[0]) if key[0] in names else len(names), key[0], key[1], key[2])
+
+
 def _number(value) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -239,7 +254,14 @@ def build(records: list[dict], settings: Settings, filters: dict[str, list[str]]
         else:
             noisy[arm_of(rec)][noise_of(rec)][rec["seed"]] = rec
 
-    arm_keys = sorted(set(clean) | set(noisy))
+    # Models in the order the run named them (the run writes a model's records before the next model's, so the
+    # first record of each arm gives that order); records written at the same time fall back to the names.
+    first: dict[ArmKey, str] = {}
+    for rec in records:
+        arm_key, created = arm_of(rec), created_of(rec)
+        if arm_key not in first or created < first[arm_key]:
+            first[arm_key] = created
+    arm_keys = sorted(set(clean) | set(noisy), key=lambda k: (k[0], first.get(k, ""), k))
     arm_label = _labels(arm_keys, lambda k: k[0], lambda k: f"{k[1]} ({k[2]})")
     arms = {k: Arm(k[0], k[1], k[2], k[3], label=arm_label[k]) for k in arm_keys}
     noise_keys_by_ds: dict[str, set[NoiseKey]] = defaultdict(set)
@@ -248,7 +270,7 @@ def build(records: list[dict], settings: Settings, filters: dict[str, list[str]]
     noises: dict[str, list[Noise]] = {}
     for ds, keys in noise_keys_by_ds.items():
         labels = _labels(sorted(keys), lambda k: "", lambda k: k[0])  # grouped per dataset already
-        noises[ds] = [Noise(k[0], k[1], k[2], label=labels[k]) for k in sorted(keys)]
+        noises[ds] = [Noise(k[0], k[1], k[2], label=labels[k]) for k in sorted(keys, key=_catalogue_order)]
 
     rows: list[Row] = []
     cells: dict[tuple[Arm, Noise], Cell] = {}

@@ -12,22 +12,79 @@ import io
 
 from noisebench.report import boxtable
 from noisebench.report.aggregate import METRICS, Report
-from noisebench.report.boxtable import Block
+from noisebench.report.boxtable import Block, cell_width
 from noisebench.report.text import ROBUST, DatasetTable, headline, tables
 
+DEFAULT_WIDTH = 100  # the long layout fits the offline default's blocks into 100 columns
 
-def table_blocks(report: Report) -> list[Block]:
-    """The degradation tables (and comparisons) as terminal-table blocks; the most robust cell carries ' *'."""
+
+def table_blocks(report: Report, layout: str = "long", width: int | None = None) -> list[Block]:
+    """The degradation tables (and comparisons) as terminal-table blocks; the most robust cell carries ' *'.
+
+    layout "wide": one grid per dataset, every noise × rate side by side (as wide as it needs).
+    layout "long": per dataset a block of clean results (model, params, train s, clean), then one block per noise
+    (rows = models, columns = rates with the realized level in the header); a noise's rates are split over
+    several blocks only when they do not fit `width` together. The dataset's notes follow its last block.
+    """
     blocks = []
     for t in tables(report):
         headers = [c.name if not c.group else f"{c.group}\n{c.name}\n{c.realized}" for c in t.columns]
         rows = [[c.text + (f" {ROBUST}" if c.bold else "") for c in row] for row in t.rows]
         styles = {(i, j): "bold" for i, row in enumerate(t.rows) for j, c in enumerate(row) if c.bold}
-        blocks.append(Block(t.title, headers, rows, [j > 0 for j in range(len(headers))], t.notes, styles))
-    return blocks + comparison_blocks(report)
+        if layout == "wide":
+            blocks.append(Block(t.title, headers, rows, [j > 0 for j in range(len(headers))], t.notes, styles))
+            continue
+        fixed_cols = [j for j, c in enumerate(t.columns) if not c.group]
+        ds_blocks = [_sub_block(t.title, headers, rows, styles, fixed_cols)]
+        for group, span_cols in _groups(t):
+            header_of = {j: f"rate {t.columns[j].name}\n{t.columns[j].realized}" for j in span_cols}
+            for chunk in _fit(rows, header_of, span_cols, width or DEFAULT_WIDTH):
+                ds_blocks.append(_sub_block(f"{t.dataset} · {group}", {0: "model", **header_of}, rows, styles,
+                                            [0, *chunk]))
+        ds_blocks[-1].notes = list(t.notes)
+        blocks += ds_blocks
+    return blocks + comparison_blocks(report, width)
 
 
-def comparison_blocks(report: Report) -> list[Block]:
+def _groups(t: DatasetTable) -> list[tuple[str, list[int]]]:
+    """(noise label, column indices) of each noise group, in column order."""
+    out: list[tuple[str, list[int]]] = []
+    for j, col in enumerate(t.columns):
+        if not col.group:
+            continue
+        if out and out[-1][0] == col.group:
+            out[-1][1].append(j)
+        else:
+            out.append((col.group, [j]))
+    return out
+
+
+def _sub_block(title: str, headers, rows: list[list[str]], styles: dict, cols: list[int]) -> Block:
+    """The block of `cols` (indices into the full rows); headers is a list or {index: header}."""
+    return Block(title, [headers[j] for j in cols], [[r[j] for j in cols] for r in rows],
+                 [k > 0 for k in range(len(cols))], [],
+                 {(i, k): s for (i, j), s in styles.items() for k, c in enumerate(cols) if c == j})
+
+
+def _fit(rows: list[list[str]], headers: dict[int, str], cols: list[int], width: int) -> list[list[int]]:
+    """`cols` split into consecutive chunks whose block (model column + chunk, box drawing) fits `width`."""
+    def w(j: int) -> int:
+        return max([cell_width(x) for x in headers.get(j, "").split("\n")] + [cell_width(r[j]) for r in rows]) + 3
+
+    base = w(0) + 1
+    chunks: list[list[int]] = []
+    used = base
+    for j in cols:
+        if chunks and used + w(j) <= width:
+            chunks[-1].append(j)
+            used += w(j)
+        else:
+            chunks.append([j])
+            used = base + w(j)
+    return chunks
+
+
+def comparison_blocks(report: Report, width: int | None = None) -> list[Block]:
     """The --compare section as blocks: the drop comparisons, then McNemar on noisy accuracy when requested."""
     blocks = []
     if report.comparisons is not None:
@@ -50,10 +107,10 @@ def comparison_blocks(report: Report) -> list[Block]:
     return blocks
 
 
-def render_table(report: Report, *, color: bool = False, width: int | None = None) -> str:
-    """Terminal tables, one per dataset: plain box drawing at natural width (deterministic; files, pipes, goldens),
-    or rich with colour wrapped to `width` when `color` (a terminal)."""
-    blocks = table_blocks(report)
+def render_table(report: Report, *, color: bool = False, width: int | None = None, layout: str = "long") -> str:
+    """Terminal tables (see `table_blocks`): plain box drawing (deterministic; files, pipes, goldens), or rich with
+    colour wrapped to `width` when `color` (a terminal)."""
+    blocks = table_blocks(report, layout, width)
     if color:
         return boxtable.rich(blocks, [headline(report)], width)
     return boxtable.plain(blocks, [headline(report)])

@@ -23,7 +23,7 @@ from noisebench import __version__, records
 from noisebench.store import ResultsStore, atomic_write_text
 
 CACHE_NAME = ".report-cache.json"
-CACHE_VERSION = f"noisebench {__version__} / {records.SCHEMA} / cache 2"  # bump when summary() or validation changes
+CACHE_VERSION = f"noisebench {__version__} / {records.SCHEMA} / cache 3"  # bump when summary() or validation changes
 
 
 def _stamp(st: os.stat_result) -> list[int]:
@@ -52,6 +52,7 @@ def _parse(path: Path) -> dict:
 def summary(record: dict) -> dict:
     """The fields a report reads: everything but predictions, provenance, timing and per-class F1 (validated before)."""
     out = {k: v for k, v in record.items() if k not in ("predictions", "provenance", "timing")}
+    out["created"] = (record.get("provenance") or {}).get("created")  # the report orders models by it
     if isinstance(record.get("metrics"), dict):
         out["metrics"] = {k: v for k, v in record["metrics"].items() if k != "per_class_f1"}
     return out

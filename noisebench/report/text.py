@@ -19,6 +19,9 @@ from noisebench.report.aggregate import METRIC_NAMES, Cell, Report, Row
 from noisebench.stats import Estimate
 
 DAGGER = "†"
+CLIPPED = "‡"
+ACCURACY_RANGE = (0.0, 1.0)  # what an accuracy (or macro-F1) can be, as a fraction
+DROP_RANGE = (-1.0, 1.0)  # clean - noisy of two such values
 FEW_SEEDS_FOR_BOOTSTRAP = 10  # below this many seeds the percentile bootstrap over seeds undercovers
 DASH = "—"
 ROBUST = "*"
@@ -72,10 +75,17 @@ def pct(x: float) -> str:
     return fixed(100.0 * x)
 
 
-def estimate_text(e: Estimate) -> str:
+def interval_text(low: float, high: float, bounds: tuple[float, float]) -> str:
+    """'[80.2, 82.6]' in percent, the bounds clipped to what the quantity can be ('[72.1, 100.0]‡' when clipped:
+    a t interval over two or three seeds easily reaches past 100%)."""
+    lo, hi = max(low, bounds[0]), min(high, bounds[1])
+    return f"[{pct(lo)}, {pct(hi)}]" + (CLIPPED if (lo, hi) != (low, high) else "")
+
+
+def estimate_text(e: Estimate, bounds: tuple[float, float] = ACCURACY_RANGE) -> str:
     """'81.4 [80.2, 82.6]', or '81.4†' without an interval."""
     if e.low is not None and e.high is not None:
-        return f"{pct(e.point)} [{pct(e.low)}, {pct(e.high)}]"
+        return f"{pct(e.point)} {interval_text(e.low, e.high, bounds)}"
     return f"{pct(e.point)}{DAGGER}"
 
 
@@ -112,7 +122,7 @@ def cell_text(cell: Cell, metric: str) -> str:
     noisy, drop = est["noisy"], est["drop"]
     assert noisy is not None  # estimated together with the drop
     if drop.low is not None and drop.high is not None:
-        text = f"{pct(noisy.point)} ({pct(drop.point)} [{pct(drop.low)}, {pct(drop.high)}])"
+        text = f"{pct(noisy.point)} ({pct(drop.point)} {interval_text(drop.low, drop.high, DROP_RANGE)})"
     else:
         text = f"{pct(noisy.point)} ({pct(drop.point)}){DAGGER}"
     return text + _seeds_suffix(len(cell.paired), len(cell.expected), len(cell.failed))
@@ -173,6 +183,8 @@ def _flags(text: str) -> set[str]:
     flags = set()
     if DAGGER in text:
         flags.add("single")
+    if CLIPPED in text:
+        flags.add("clipped")
     if " seeds" in text:
         flags.add("partial")
     if text == "failed" or " failed" in text:
@@ -180,6 +192,15 @@ def _flags(text: str) -> set[str]:
     if text == DASH:
         flags.add("missing")
     return flags
+
+
+def _interval_sizes(report: Report) -> list[int]:
+    """The number of seeds behind every interval shown for the report's metric."""
+    m = report.settings.metric
+    sizes = [len(row.clean_ok) for row in report.rows if (e := row.clean[m]) is not None and e.has_interval]
+    sizes += [len(cell.paired) for cell in report.cells.values()
+              if (d := cell.estimates[m]["drop"]) is not None and d.has_interval]
+    return sizes
 
 
 def _notes(report: Report, flags: set[str], any_bold: bool) -> list[str]:
@@ -197,6 +218,13 @@ def _notes(report: Report, flags: set[str], any_bold: bool) -> list[str]:
     ]
     if "single" in flags:
         notes.append(f"{DAGGER} fewer than two seeds: no interval.")
+    if "clipped" in flags:
+        notes.append(f"{CLIPPED} interval clipped to the possible range (accuracy 0 to 100, drop -100 to 100); the "
+                     "JSON output keeps the unclipped bounds.")
+    few = min((n for n in _interval_sizes(report)), default=None)
+    if few is not None and few < 3:
+        notes.append(f"Warning: some intervals rest on only {few} seeds and are very wide (the t quantile for 1 "
+                     "degree of freedom is 12.7); run at least 3 seeds, 5 for the study's design.")
     if "partial" in flags:
         notes.append("k/N seeds: only k of the model's N seeds have results; the estimate uses those k and nothing is "
                      "filled in.")
