@@ -16,7 +16,8 @@ Verdicts (points = percentage points; the tolerance is inclusive: exactly `toler
 - "failed": the current condition has runs but none succeeded while the baseline had results → a regression.
 - "still failed": no successful run on either side (the baseline accepted the failure) → not a regression.
 - "no baseline value": the baseline's condition had no successful runs → nothing to compare, not a regression.
-- "missing in current" / "missing in baseline": the condition was not run on one side.
+- "missing in current" / "missing in baseline": the condition was not run on one side, or the current results
+  lack any record for a seed the baseline had (not run yet, or a corrupt record skipped with --skip-corrupt).
 Exit status (see `exit_code`): 2 when any condition is missing on either side (the comparison is incomplete: rerun or
 rewrite the baseline), else 1 when any regression or failure, else 0.
 """
@@ -184,7 +185,10 @@ def compare(baseline: dict, current: dict, metric: str = "accuracy", tolerance: 
         seeds = ""
         if c and c[4] and c[3] == "partial":
             seeds = f"{len(c[4]['used'])}/{len(c[4]['expected'])} seeds"
-        if c is None or c[3] == "missing":
+        lost = _lost_seeds(b, c)
+        if lost:
+            seeds += (", " if seeds else "") + f"no result for seed(s) {', '.join(map(str, lost))}"
+        if c is None or c[3] == "missing" or lost:
             verdict = "missing in current"
         elif b is None or b[3] == "missing":
             verdict = "missing in baseline"
@@ -197,6 +201,14 @@ def compare(baseline: dict, current: dict, metric: str = "accuracy", tolerance: 
         delta = 100.0 * (c_est["point"] - b_est["point"]) if b_est and c_est else None
         result.rows.append(Row(name, kind, b_est, c_est, delta, verdict, seeds))
     return result
+
+
+def _lost_seeds(b: tuple | None, c: tuple | None) -> list:
+    """Seeds the baseline has results for that the current results hold no record of at all (neither ok nor
+    failed: not run, or a corrupt record skipped) — an incomplete comparison, never a regression."""
+    if not (b and c and isinstance(b[4], dict) and isinstance(c[4], dict)):
+        return []
+    return sorted(set(b[4].get("used", [])) - set(c[4].get("used", [])) - set(c[4].get("failed", [])))
 
 
 def _est_text(e: dict | None, kind: str) -> str:

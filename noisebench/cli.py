@@ -9,6 +9,7 @@ Exit codes: 0 success, 1 a failed run (or `check` found a regression), 2 usage/i
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 import typer
@@ -55,23 +56,62 @@ def error_line(message: str) -> None:
     typer.echo(f"noisebench: error: {message}", err=True)
 
 
+_METAVARS = {"<str>": "TEXT", "<float>": "NUMBER", "<int>": "INTEGER", "<path>": "PATH", "<list[str]>": "TEXT",
+             "<list[float]>": "NUMBER", "<list[int]>": "INTEGER"}
+
+
+def _polish(command) -> None:
+    """Help that reads: placeholders in words (TEXT, NUMBER, PATH) instead of Python types (<list[str]>), none for
+    flags, and each command's summary in the root help as one sentence, not broken where its docstring wraps."""
+    import functools
+    import inspect
+
+    if getattr(command, "_noisebench_polished", False):
+        return
+    command._noisebench_polished = True
+    def help_option(ctx, original):
+        option = original(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    for sub in [command, *getattr(command, "commands", {}).values()]:
+        if sub is not command and sub.help:
+            sub.short_help = " ".join(inspect.cleandoc(sub.help).split("\n\n")[0].split())
+        sub.get_help_option = functools.partial(help_option, original=sub.get_help_option)
+        for param in sub.params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+            elif getattr(param, "metavar", None) is None and hasattr(param, "display_type"):
+                label = param.display_type(None)
+                param.metavar = _METAVARS.get(label, label.strip("<>").upper())
+
+
 def run_cli(argv: list[str] | None = None) -> int:
     """Run the CLI on `argv` and return the exit code instead of exiting (used by `main` and by tests)."""
     command = typer.main.get_command(app)
+    _polish(command)
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
         # With standalone_mode=False, click returns a command's `raise typer.Exit(n)` as the value n.
         rc = command.main(args=argv, prog_name="noisebench", standalone_mode=False)
     except typer.Exit as e:
         return e.exit_code
-    except ClickException as e:  # bad options, missing arguments, unknown command: formatted by click
-        e.show()
+    except ClickException as e:  # bad options, missing arguments, unknown command: one line, like our own errors
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else " (see 'noisebench --help')"
+        error_line(" ".join(e.format_message().split()) + hint)
         return e.exit_code
     except typer.Abort:
         typer.echo("interrupted", err=True)
         return 130
     except NoisebenchError as e:
-        error_line(str(e))
+        resume = f"; resume with: {shlex.join(['noisebench', *args])}" if e.resumable else ""
+        error_line(f"{e}{resume}")
         return e.exit_code
+    except OSError as e:  # a file the command had to write or read (a full disk, permissions): one line, exit 1
+        error_line(f"{e.filename + ': ' if e.filename else ''}{e.strerror or e}")
+        return 1
     except KeyboardInterrupt:
         typer.echo("interrupted; finished results are kept and a re-run resumes", err=True)
         return 130

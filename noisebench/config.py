@@ -247,7 +247,7 @@ def _resolve_models(names: list[str], errors: list[str]) -> list[ModelSpec]:
             continue
         # A Hub model that is neither local, packaged nor cached fails here, before anything is written.
         if not spec.tiny and not spec.offline() and not hub.hub_reachable():
-            errors.append(str(hub.offline_error(spec.source, spec.name)))
+            errors.append(str(hub.offline_error(spec.source)))
             continue
         specs.append(spec)
     return specs

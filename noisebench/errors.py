@@ -14,6 +14,7 @@ class NoisebenchError(Exception):
     """Base class: a failure with a message meant for the user."""
 
     exit_code = 1
+    resumable = False
 
 
 class UsageError(NoisebenchError):
@@ -26,6 +27,21 @@ class RunError(NoisebenchError):
     """A run that was set up correctly but failed (training diverged, out of memory, a model failed). Exit code 1."""
 
     exit_code = 1
+    resumable = False  # True: the CLI appends the command that resumes (the same command line)
+
+
+class WriteFailed(RunError):
+    """The results directory could not be written (a full disk, read-only, gone); what was stored is kept."""
+
+    resumable = True
+
+
+class Interrupted(NoisebenchError):
+    """Ctrl-C (or SIGTERM) during a long command, after its results were made safe. Exit code 130; the CLI adds the
+    command that resumes."""
+
+    exit_code = 130
+    resumable = True
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

@@ -29,20 +29,19 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from noisebench import records
 from noisebench.config import ModelPlan, RunConfig
 from noisebench.datasets.base import Dataset
-from noisebench.errors import RunError
+from noisebench.errors import Interrupted, RunError, WriteFailed
 from noisebench.records import (
     CLEAN_CONDITION,
     DatasetSection,
@@ -52,7 +51,7 @@ from noisebench.records import (
     Record,
     TrainingSection,
 )
-from noisebench.store import ResultsStore, atomic_write_text
+from noisebench.store import ResultsStore, atomic_write_bytes, atomic_write_text, sweep_temporaries
 
 if TYPE_CHECKING:  # types only: torch and the model families are imported inside the run
     import torch
@@ -146,8 +145,14 @@ class NoisyTestSets:
         return self._cache[key]
 
 
-def execute(config: RunConfig, *, echo: Echo = lambda line: None, progress: Any = None) -> Outcome:
-    """Run every unit of `config` (see the module docstring). `progress` is a `RunProgress` or None."""
+def warn_on_stderr(line: str) -> None:
+    print(f"noisebench: warning: {line}", file=sys.stderr, flush=True)
+
+
+def execute(config: RunConfig, *, echo: Echo = lambda line: None, progress: Any = None,
+            warn: Echo = warn_on_stderr) -> Outcome:
+    """Run every unit of `config` (see the module docstring). `progress` is a `RunProgress` or None; `echo` gets
+    the run's log lines, `warn` what a user must see even with --quiet (a damaged checkpoint discarded)."""
     from noisebench import provenance, train
     from noisebench.datasets import load_dataset
 
@@ -163,47 +168,74 @@ def execute(config: RunConfig, *, echo: Echo = lambda line: None, progress: Any 
                   config.train_config(plan), dataset)
              for plan in config.models for seed in config.seeds]
     outcome = Outcome()
+    for folder in (store.records_dir, store.checkpoints_dir):
+        for path in sweep_temporaries(folder):
+            warn(f"removed {path}, a temporary file left by an interrupted writer")
     progress = progress or _NoProgress()
     progress.start(len(units) * len(wanted))
     try:
-        for unit in units:
-            ids = [records.record_id(unit.skeleton(c)) for c in wanted]
-            outcome.record_ids += ids
-            label = f"{unit.plan.name} seed {unit.seed}"
-            if all(_done(store, i) for i in ids):
-                outcome.units_skipped += 1
-                outcome.skipped += ids
-                progress.advance_cells(len(ids))
-                continue
-            with store.lock(f"unit-{unit.id()}"):
-                todo = [(c, i) for c, i in zip(wanted, ids, strict=True) if not _done(store, i)]
-                pending = {i for _, i in todo}
-                outcome.skipped += [i for i in ids if i not in pending]
-                progress.advance_cells(len(ids) - len(todo))
-                try:
-                    clf, training = _trained(unit, store, device, progress, outcome, echo, label)
-                except RunError as e:
-                    echo(f"{label}: training failed: {e}")
-                    outcome.errors.append(f"{label}: {e}")
-                    for condition, _ in todo:
-                        outcome.failed.append(_failed(store, unit, condition, str(e), static, config))
-                    progress.advance_cells(len(todo))
-                    continue
-                for condition, _ in todo:
-                    texts, level = noisy.get(condition, unit.seed)
-                    started = time.perf_counter()
-                    logits = train.predict(clf, texts, device=device, batch_size=2 * config.batch_size,
-                                           progress=progress.predict_callback(label, condition))
-                    record = _record(unit, condition, logits, level, training, static, config,
-                                     eval_seconds=time.perf_counter() - started, info=clf.info)
-                    outcome.written.append(store.put(record).stem)
-                    progress.advance_cells(1)
-                if hasattr(clf, "save_patch_cache"):  # BLT: later runs reuse exactly these patch boundaries
-                    clf.save_patch_cache(store.root / PATCHES)
-                del clf
+        _run_units(units, wanted, store, device, static, noisy, config, outcome, progress, echo, warn)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; {_kept(outcome, store)}") from None
+    except OSError as e:  # a full disk, a read-only or vanished results directory
+        where = Path(e.filename).parent if e.filename else store.root
+        raise WriteFailed(f"cannot write in {where}: {e.strerror or e}; {_kept(outcome, store)}; free space or fix "
+                          "the directory first") from None
     finally:
         progress.stop()  # also on Ctrl-C: leave the terminal clean
     return outcome
+
+
+def _kept(outcome: Outcome, store: ResultsStore) -> str:
+    done = len(outcome.written) + len(outcome.failed)
+    return (f"{done} cell(s) written by this run and every earlier result are kept in {store.root} (nothing "
+            "partial: each record and checkpoint is written whole or not at all), and a re-run resumes from them")
+
+
+def _run_units(units: list[Unit], wanted: list[NoiseCondition], store: ResultsStore, device: torch.device,
+               static: dict, noisy: NoisyTestSets, config: RunConfig, outcome: Outcome, progress: Any,
+               echo: Echo, warn: Echo) -> None:
+    """Each unit under its lock: train (or load) once, then evaluate and store every condition it still owes."""
+    from noisebench import train
+
+    for unit in units:
+        ids = [records.record_id(unit.skeleton(c)) for c in wanted]
+        outcome.record_ids += ids
+        label = f"{unit.plan.name} seed {unit.seed}"
+        if all(_done(store, i) for i in ids):
+            outcome.units_skipped += 1
+            outcome.skipped += ids
+            progress.advance_cells(len(ids))
+            continue
+        with store.lock(f"unit-{unit.id()}"):
+            todo = [(c, i) for c, i in zip(wanted, ids, strict=True) if not _done(store, i)]
+            pending = {i for _, i in todo}
+            outcome.skipped += [i for i in ids if i not in pending]
+            progress.advance_cells(len(ids) - len(todo))
+            if not todo:  # another process finished this unit while we waited for its lock
+                outcome.units_skipped += 1
+                continue
+            try:
+                clf, training = _trained(unit, store, device, progress, outcome, echo, warn, label)
+            except RunError as e:
+                echo(f"{label}: training failed: {e}")
+                outcome.errors.append(f"{label}: {e}")
+                for condition, _ in todo:
+                    outcome.failed.append(_failed(store, unit, condition, str(e), static, config))
+                progress.advance_cells(len(todo))
+                continue
+            for condition, _ in todo:
+                texts, level = noisy.get(condition, unit.seed)
+                started = time.perf_counter()
+                logits = train.predict(clf, texts, device=device, batch_size=2 * config.batch_size,
+                                       progress=progress.predict_callback(label, condition))
+                record = _record(unit, condition, logits, level, training, static, config,
+                                 eval_seconds=time.perf_counter() - started, info=clf.info)
+                outcome.written.append(store.put(record).stem)
+                progress.advance_cells(1)
+            if hasattr(clf, "save_patch_cache"):  # BLT: later runs reuse exactly these patch boundaries
+                clf.save_patch_cache(store.root / PATCHES)
+            del clf
 
 
 def _done(store: ResultsStore, record_id: str) -> bool:
@@ -218,7 +250,7 @@ def _done(store: ResultsStore, record_id: str) -> bool:
 
 
 def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: Any, outcome: Outcome, echo: Echo,
-             label: str) -> tuple[Classifier, TrainingSection]:
+             notice: Echo, label: str) -> tuple[Classifier, TrainingSection]:
     """The unit's classifier with trained weights, and its training section: from the checkpoint when kept,
     otherwise trained now and checkpointed. RunError for a diverged run or out of memory."""
     import torch
@@ -231,14 +263,24 @@ def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: An
     if hasattr(clf, "load_patch_cache"):
         clf.load_patch_cache(store.root / PATCHES)
     kept = _load_checkpoint(folder)
-    if kept is not None:
+    if isinstance(kept, str):
+        notice(f"{label}: the checkpoint in {folder} is unreadable ({kept}); discarded, retraining")
+        _discard(folder)
+    elif kept is not None:
         state, training = kept
-        clf.load_trainable_state(state)
-        clf.module.to(device)
-        clf.module.eval()
-        outcome.loaded += 1
-        echo(f"{label}: trained weights loaded from {folder}")
-        return clf, training
+        try:
+            clf.load_trainable_state(state)
+        except (RuntimeError, ValueError, KeyError) as e:  # weights of another shape: not this unit's
+            notice(f"{label}: the checkpoint in {folder} does not fit the model ({str(e).splitlines()[0]}); "
+                   "discarded, retraining")
+            _discard(folder)
+            clf = build_classifier(unit.plan.spec, unit.options, device)
+        else:
+            clf.module.to(device)
+            clf.module.eval()
+            outcome.loaded += 1
+            echo(f"{label}: trained weights loaded from {folder}")
+            return clf, training
     try:
         result = train.fit(clf, unit.dataset.train, unit.dataset.validation, unit.train_config, seed=unit.seed,
                            device=device, progress=progress.train_callback(label))
@@ -259,36 +301,43 @@ def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: An
 
 
 def _save_checkpoint(folder: Path, state: dict, training: TrainingSection, unit: Unit) -> None:
-    """Weights (safetensors) first, then training.json: training.json marks a complete checkpoint. Both atomic."""
-    from safetensors.torch import save_file
+    """Weights (safetensors) first, then training.json: training.json marks a complete checkpoint. Both atomic and
+    fsynced before their rename, so a durable training.json never sits next to truncated weights."""
+    from safetensors.torch import save
 
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{WEIGHTS}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        # clone: tied weights share storage, which safetensors refuses to write twice
-        save_file({k: v.detach().cpu().contiguous().clone() for k, v in state.items()}, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, folder / WEIGHTS)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    # clone: tied weights share storage, which safetensors refuses to write twice
+    atomic_write_bytes(folder / WEIGHTS, save({k: v.detach().cpu().contiguous().clone() for k, v in state.items()}))
     meta = {"unit": unit.id(), "model": unit.model_section(), "dataset": unit.dataset_section(), "seed": unit.seed,
             "training": training}
     atomic_write_text(folder / TRAINING, json.dumps(meta, indent=1) + "\n")
 
 
-def _load_checkpoint(folder: Path) -> tuple[dict, TrainingSection] | None:
-    """(state, training section) of a complete checkpoint, or None (absent, or interrupted before completion)."""
+def _load_checkpoint(folder: Path) -> tuple[dict, TrainingSection] | str | None:
+    """(state, training section) of a complete checkpoint; None when there is none (absent, or interrupted before
+    training.json was written); a reason string when its files are there but cannot be read (damaged)."""
     from safetensors.torch import load_file
 
     if not (folder / TRAINING).is_file() or not (folder / WEIGHTS).is_file():
         return None
     try:
         meta = json.loads((folder / TRAINING).read_text(encoding="utf-8"))
-        return load_file(folder / WEIGHTS), meta["training"]
-    except (OSError, ValueError, KeyError):
-        return None  # unreadable: retrain and overwrite
+        training = meta["training"]
+        if not isinstance(training, dict) or "config" not in training:
+            return f"{TRAINING} has no training section"
+        return load_file(folder / WEIGHTS), cast(TrainingSection, training)
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        return f"{TRAINING}: {type(e).__name__}: {e}"
+    except OSError as e:
+        return f"{e.strerror or e}"
+    except Exception as e:  # safetensors raises its own SafetensorError for truncated or garbled weights
+        return f"{WEIGHTS}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+
+
+def _discard(folder: Path) -> None:
+    """Remove a damaged checkpoint's files (training.json first: without it the folder is never trusted)."""
+    for name in (TRAINING, WEIGHTS):
+        with contextlib.suppress(FileNotFoundError):
+            (folder / name).unlink()
 
 
 def _record(unit: Unit, condition: NoiseCondition, logits: np.ndarray, level: Realized, training: TrainingSection,

@@ -7,8 +7,10 @@ Layout of a results directory (default `results/`):
     locks/<name>.lock            advisory locks (fcntl) so concurrent runs never train the same model twice
 
 Guarantees:
-- A record is written to a temporary file in the same directory, fsynced, then `os.replace`d into place: a reader
-  sees either no file or a whole one, even after kill -9.
+- A record is written to a temporary file in the same directory, fsynced, then `os.replace`d into place and the
+  directory fsynced: a reader sees either no file or a whole one, even after kill -9 or a power loss.
+- Temporary files are named `.<name>.<host>-<pid>.<random>.tmp`; one whose writer is gone (a dead process on this
+  host, or older than STALE_TEMPORARY_SECONDS from another host) is removed by `sweep_temporaries`.
 - Writing the same cell twice replaces the file with an equivalent one: never a duplicate.
 - Two processes sharing the directory write different temporary names and never corrupt each other.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -26,14 +29,24 @@ from typing import Any
 from noisebench import records
 from noisebench.errors import UsageError
 
+STALE_TEMPORARY_SECONDS = 6 * 3600  # a temporary file from another host this old has no live writer
+_HOST = socket.gethostname().replace(".", "_").replace("-", "_") or "host"
+
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` so that the file is either absent, the old one, or complete."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically and durably: a temporary file in the same directory, fsynced, renamed over
+    `path`, then the directory fsynced (so the rename survives a power loss). On any failure (a full disk) the
+    temporary file is removed and `path` is untouched."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}-{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
@@ -42,6 +55,57 @@ def atomic_write_text(path: Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the directory's entries (a rename) durable; a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on directories
+    finally:
+        os.close(fd)
+
+
+def _writer_gone(name: str, age: float) -> bool:
+    """Whether the writer of temporary file `name` can no longer finish it (see the module docstring)."""
+    parts = name.rsplit(".", 3)  # [".<target>", "<host>-<pid>", "<random>", "tmp"]
+    if len(parts) == 4 and "-" in parts[1]:
+        host, _, pid = parts[1].rpartition("-")
+        if host == _HOST and pid.isdigit():
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False  # alive, another user's
+            return False
+    return age > STALE_TEMPORARY_SECONDS  # another host, or a name from before 0.2: only when old
+
+
+def sweep_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files below `folder` (one level of sub-folders too) whose writer is gone; returns them."""
+    import time
+
+    removed = []
+    now = time.time()
+    for directory in [folder, *(p for p in folder.glob("*") if p.is_dir())] if folder.is_dir() else []:
+        for entry in os.scandir(directory):
+            if not (entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file()):
+                continue
+            try:
+                age = now - entry.stat().st_mtime
+                if _writer_gone(entry.name, age):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+            except FileNotFoundError:
+                continue  # its writer just finished
+    return removed
 
 
 @contextlib.contextmanager

@@ -104,6 +104,21 @@ def test_missing_conditions_exit_2_and_are_named(baseline, tmp_path, capsys):
     assert "--write-baseline" in err and "missing in current" in out
 
 
+def test_a_skipped_corrupt_record_is_a_missing_seed_not_a_regression(baseline, tmp_path, capsys):
+    """One noisy record unreadable: with --skip-corrupt the cell has 4 of the baseline's 5 seeds. That is an
+    incomplete comparison (exit 2, named), never "regression (4/5 seeds)"."""
+    results = current(tmp_path)
+    victim = next(p for p in sorted((results / "records").glob("*.json"))
+                  if (r := json.loads(p.read_text()))["model"]["name"] == "bert-tiny"
+                  and r["noise"]["name"] == "keyboard" and r["noise"]["rate"] == 0.2 and r["seed"] == 3)
+    victim.write_text(victim.read_text()[:100])  # truncated by a crash of some other tool
+    code, out, err = cli(capsys, "check", "--baseline", baseline, "--results-dir", results, "--skip-corrupt")
+    assert code == 2, out
+    row = next(x for x in out.splitlines() if "bert-tiny (full) · keyboard @0.2" in x)
+    assert "missing in current" in row and "seed(s) 3" in row and "regression" not in out.split("verdict")[1]
+    assert "1 condition(s) missing in current: sst2 · bert-tiny (full) · keyboard @0.2" in err
+
+
 def test_conditions_missing_from_the_baseline_exit_2(tmp_path, capsys):
     syn.write_synthetic(tmp_path / "small", drop_models=("bert-tiny",))
     base = tmp_path / "small-baseline.json"

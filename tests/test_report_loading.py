@@ -15,8 +15,9 @@ from noisebench.store import ResultsStore
 def _without_predictions(recs):
     """The summary fields, selected here independently of report.loading.summary."""
     out = []
-    for r in recs:
-        r = {k: v for k, v in r.items() if k not in ("predictions", "provenance", "timing")}
+    for rec in recs:
+        r = {k: v for k, v in rec.items() if k not in ("predictions", "provenance", "timing")}
+        r["created"] = rec["provenance"]["created"]  # kept: the report orders models by it
         if r["metrics"]:
             r["metrics"] = {k: r["metrics"][k] for k in ("accuracy", "macro_f1", "n")}
         out.append(r)

@@ -185,10 +185,16 @@ def _read_texts(text: str | None, file: Path | None) -> list[str]:
             raise UsageError(f"file not found: {file}")
         if not file.is_file():
             raise UsageError(f"not a file: {file}")
-        return _lines(_decode(file.read_bytes(), str(file)))
+        return _nonempty(_lines(_decode(file.read_bytes(), str(file))), str(file))
     if sys.stdin is None or sys.stdin.isatty():
         raise UsageError("give a TEXT argument, --file PATH, or pipe texts on stdin (one per line)")
-    return _lines(_decode(sys.stdin.buffer.read(), "stdin"))
+    return _nonempty(_lines(_decode(sys.stdin.buffer.read(), "stdin")), "stdin")
+
+
+def _nonempty(texts: list[str], where: str) -> list[str]:
+    if not texts:
+        raise UsageError(f"no input: {where} is empty (give one text per line)")
+    return texts
 
 
 def _highlighted(clean: str, noisy: str):

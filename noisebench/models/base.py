@@ -91,6 +91,7 @@ class ModelSpec:
     default_lr: dict[str, float] = field(default_factory=lambda: {"full": 2e-5, "probe": 1e-3, "lora": 2e-4})
     poolings: tuple[str, ...] = ()
     tiny: bool = False  # random-weight small config built offline
+    generic_loader: bool = True  # whether `hf:<its checkpoint>` (AutoModelForSequenceClassification) can build it
     licence: str = ""
     description: str = ""
 

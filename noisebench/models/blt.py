@@ -447,7 +447,7 @@ def _add_lora(blt: Any, options: ModelOptions, generator: Any) -> None:
                 torch.nn.init.kaiming_uniform_(param, a=math.sqrt(5), generator=generator)
 
 
-def require_weights(spec: ModelSpec, what: str) -> None:
+def require_weights(spec: ModelSpec) -> None:
     """Fail in one line, before torch loads, when `spec.source` is a hub id that is neither local nor cached while
     the Hub is unreachable; the message names the local-folder route `--model <name>:/path/to/folder`."""
     from noisebench.models import hub
@@ -455,11 +455,7 @@ def require_weights(spec: ModelSpec, what: str) -> None:
     source = spec.source
     if (hub.local_dir(source) is None and not hub.looks_like_path(source) and not hub.hub_reachable()
             and not hub.in_cache(source)):
-        name = spec.name.partition(":")[0]
-        raise UsageError(
-            f"model {source!r} is not available offline: the HuggingFace Hub is unreachable (or HF_HUB_OFFLINE is "
-            f"set) and it is not in the local HF cache; download it where the Hub is reachable (e.g. `hf download "
-            f"{source} --local-dir DIR`) and pass the local folder with --model {name}:DIR ({what})")
+        raise hub.offline_error(source)
     hub.resolve_source(source)  # a missing local folder fails here too
 
 
@@ -467,8 +463,7 @@ def build(spec: ModelSpec, options: ModelOptions, device: Any) -> BltClassifier:
     """The family builder: backbone (tiny / random-init / hub) → frozen BLT + LoRA/probe head on `device`.
     bfloat16 backbone on CUDA, float32 elsewhere; pooler, norm, head and LoRA are float32."""
     if not spec.tiny and not options.random_init:
-        require_weights(spec, "the converted BLT checkpoint, e.g. itazap/blt-1b-hf; the generic --model "
-                              "hf:/path/to/model loader cannot build BLT")
+        require_weights(spec)
     import torch
 
     device = torch.device(device)
@@ -484,7 +479,7 @@ DESCRIPTION = ("Byte Latent Transformer: entropy patches (cached), local encoder
 MODELS.register("blt", ModelSpec(
     name="blt", family="blt", source=HUB_ID, tokenizer="byte", params="4.6B (1.3B global; 3.1B hash-embedding rows)",
     recipes=("lora", "probe"), default_recipe="lora", build=build, default_lr={"probe": 1e-3, "lora": 2e-4},
-    poolings=POOLINGS, licence=LICENCE, description=DESCRIPTION))
+    poolings=POOLINGS, licence=LICENCE, description=DESCRIPTION, generic_loader=False))
 MODELS.register("blt-tiny", ModelSpec(
     name="blt-tiny", family="blt", source="tiny config (random init)", tokenizer="byte", params="0.9M",
     recipes=("lora", "probe"), default_recipe="lora", build=build, default_lr={"probe": 3e-3, "lora": 3e-3},

