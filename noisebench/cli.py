@@ -9,7 +9,9 @@ Exit codes: 0 success, 1 a failed run (or `check` found a regression), 2 usage/i
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
 import sys
 
 import typer
@@ -118,8 +120,23 @@ def run_cli(argv: list[str] | None = None) -> int:
     return rc if isinstance(rc, int) else 0
 
 
+def _interrupt_once(signum, frame) -> None:
+    """The first Ctrl-C interrupts (KeyboardInterrupt: the command makes its results safe and says how to resume);
+    later ones are ignored, so a second press — or a library re-raising the signal — cannot cut that short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    sys.exit(run_cli(sys.argv[1:]))
+    signal.signal(signal.SIGINT, _interrupt_once)
+    code = run_cli(sys.argv[1:])
+    if code == 130:
+        # Interrupted, results already safe and the resume line printed: leave now. Interpreter shutdown after an
+        # interrupt inside torch's kernels can re-deliver the signal and turn exit 130 into death by SIGINT.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -175,6 +175,25 @@ def test_filters(results, capsys, args, present, absent):
         assert text not in out
 
 
+def test_intervals_are_clipped_to_what_is_possible_and_two_seeds_warn(tmp_path, capsys):
+    """Two seeds: t_{0.975,1} = 12.7, so accuracy 80% / 98% has a t interval reaching past 100% and a drop beyond
+    100 points. The table clips what it shows and marks it; the JSON keeps the raw bounds."""
+    from noisebench.store import ResultsStore
+
+    store = ResultsStore(tmp_path)
+    for seed, clean, noisy in ((1, 0.80, 0.10), (2, 0.98, 0.95)):
+        store.put(syn.make_record("bert-tiny", seed, "clean", 0.0, clean))
+        store.put(syn.make_record("bert-tiny", seed, "keyboard", 0.1, noisy, realized=0.1))
+    code, out, _ = cli(capsys, "report", "--results-dir", tmp_path)
+    assert code == 0
+    assert "89.0 [0.0, 100.0]‡" in out  # t: 89.0 ± 114.4
+    assert "52.5 (36.5 [-100.0, 100.0]‡)" in out  # drops 0.70 and 0.03: 36.5 ± 425.6
+    assert "‡ interval clipped to the possible range" in out and "only 2 seeds" in out
+    code, out, _ = cli(capsys, "report", "--results-dir", tmp_path, "--format", "json")
+    drop = json.loads(out)["conditions"][0]["accuracy"]["drop"]
+    assert drop["high"] > 1.0 and drop["low"] < -1.0  # unclipped
+
+
 def test_dataset_filter_keeps_only_that_dataset(tmp_path, capsys):
     store = syn.write_synthetic(tmp_path)
     other = dict(syn.DATASET, name="ag_news", fingerprint="synthetic-ag-v1")

@@ -252,5 +252,7 @@ def test_two_concurrent_runs_share_a_results_directory(data, tmp_path):
     assert len(list((results / "checkpoints").iterdir())) == 2
     trained = sum(int(err.split(" models trained")[0].rsplit(" ", 1)[-1]) for _, err in outs)
     assert trained == 2  # each (model, seed) trained by exactly one of the two processes
+    # A process that waited for a unit's lock and then found every cell stored builds and loads nothing.
+    assert all(" 0 loaded from checkpoints" in err for _, err in outs), [err[-300:] for _, err in outs]
     assert all(json.loads((results / "checkpoints" / d / "training.json").read_text())["seed"] in (1, 2)
                for d in os.listdir(results / "checkpoints"))

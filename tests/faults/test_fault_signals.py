@@ -1,0 +1,82 @@
+"""SIGKILL and Ctrl-C at random times: a chain of kills on one results directory, then a clean finish, must leave
+exactly the uninterrupted run's records; Ctrl-C must exit 130 with one line saying what was kept and how to resume."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+
+from faultkit import COUNTS, FAULT_SEED, command, comparable, env, leftovers, no_traceback, startup_seconds
+
+KILLS = 22  # ≥ 20 kill points per CI run
+
+
+def _phase(results) -> str:
+    """Where the run was when killed, read from what it left: no checkpoint yet (training), a checkpoint and k
+    records (evaluation / record writing)."""
+    checkpoints = sum(1 for _ in results.glob("checkpoints/*/training.json"))
+    records = sum(1 for _ in results.glob("records/*.json"))
+    return f"{checkpoints} checkpoint(s), {records} record(s)"
+
+
+def _finish_and_check(fault_data, results, reference, phases) -> None:
+    final = subprocess.run(command(fault_data, results), env=env(), capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, (FAULT_SEED, phases, final.stderr[-2000:])
+    no_traceback(final.stderr)
+    assert comparable(results) == reference, (FAULT_SEED, phases)
+    assert leftovers(results) == [], (FAULT_SEED, phases)  # every temporary of a killed writer was swept
+
+
+def test_sigkill_at_random_times_then_a_rerun_gives_the_uninterrupted_records(fault_data, reference, tmp_path):
+    """Kill after a random time past start-up, restart on the same directory, kill again …; whenever a chain's run
+    completes, check it against the reference and start a new chain, until KILLS kills have landed."""
+    rng = random.Random(FAULT_SEED)
+    startup = startup_seconds()
+    chain, kills, phases = 0, 0, []
+    results = tmp_path / f"chain-{chain}"
+    while kills < KILLS:
+        proc = subprocess.Popen(command(fault_data, results), env=env(), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        delay = startup + rng.uniform(0.0, 2.0)
+        try:
+            proc.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+            COUNTS["SIGKILL"] += 1
+            phases.append(f"chain {chain} kill at {delay:.2f} s: {_phase(results)}")
+            continue
+        assert proc.returncode == 0, (FAULT_SEED, phases)
+        _finish_and_check(fault_data, results, reference, phases)  # the run ended before its kill: check it
+        chain += 1
+        results = tmp_path / f"chain-{chain}"
+    _finish_and_check(fault_data, results, reference, phases)
+    stages = {p.split(": ", 1)[1] for p in phases}
+    assert len(stages) >= 3, phases  # kills landed in several stages: training, checkpointed, records written
+
+
+def test_ctrl_c_exits_130_with_what_was_kept_and_the_resume_command(fault_data, reference, tmp_path):
+    rng = random.Random(FAULT_SEED + 1)
+    startup = startup_seconds()
+    results = tmp_path / "interrupted"
+    for _ in range(3):
+        proc = subprocess.Popen(command(fault_data, results), env=env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(1.3 * startup + rng.uniform(0.0, 1.0))
+        if proc.poll() is not None:
+            proc.communicate()
+            continue
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        COUNTS["SIGINT"] += 1
+        no_traceback(out, err)
+        assert proc.returncode == 130, err[-2000:]
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("noisebench: error: interrupted") and "kept in" in last, err
+        assert "resume with: noisebench run --model bert-tiny" in last and str(results) in last
+    final = subprocess.run(command(fault_data, results), env=env(), capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, final.stderr[-2000:]
+    assert comparable(results) == reference and leftovers(results) == []
