@@ -71,10 +71,18 @@ def _polish(command) -> None:
     if getattr(command, "_noisebench_polished", False):
         return
     command._noisebench_polished = True
+    def plain_type(param) -> None:
+        if getattr(param, "is_flag", False):
+            word = ""
+        else:
+            label = param.display_type(None)
+            word = _METAVARS.get(label, label.strip("<>").upper())
+        param.display_type_rich = lambda ctx, word=word: word
+
     def help_option(ctx, original):
         option = original(ctx)
         if option is not None:
-            option.metavar = ""
+            plain_type(option)
         return option
 
     for sub in [command, *getattr(command, "commands", {}).values()]:
@@ -82,11 +90,8 @@ def _polish(command) -> None:
             sub.short_help = " ".join(inspect.cleandoc(sub.help).split("\n\n")[0].split())
         sub.get_help_option = functools.partial(help_option, original=sub.get_help_option)
         for param in sub.params:
-            if getattr(param, "is_flag", False):
-                param.metavar = ""
-            elif getattr(param, "metavar", None) is None and hasattr(param, "display_type"):
-                label = param.display_type(None)
-                param.metavar = _METAVARS.get(label, label.strip("<>").upper())
+            if param.metavar is None and hasattr(param, "display_type"):
+                plain_type(param)
 
 
 def run_cli(argv: list[str] | None = None) -> int:

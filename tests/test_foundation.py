@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -99,6 +100,32 @@ def test_store_names_a_corrupt_record(tmp_path):
 
 def test_unknown_command_is_a_usage_error():
     assert run_cli(["no-such-command"]) == 2
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["perturb", "--rate", "abc", "x"], "Invalid value for '--rate'"),
+    (["run", "--no-such-flag"], "No such option: --no-such-flag"),
+    (["report", "--format"], "requires an argument"),
+    (["nosies"], "Did you mean 'noises'"),
+])
+def test_parse_errors_are_one_line(argv, fragment, capsys):
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("noisebench: error: ") and fragment in err, err
+    assert "╭" not in err and "Usage:" not in err and "--help" in err
+
+
+def test_help_shows_words_not_python_types(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    for argv in (["--help"], ["perturb", "--help"], ["run", "--help"], ["report", "--help"]):
+        assert run_cli(argv) == 0
+        out = capsys.readouterr().out
+        assert not re.search(r"<(bool|str|int|float|path|list\[\w+\])>", out), (argv, out)
+    assert run_cli(["--help"]) == 0
+    out = capsys.readouterr().out
+    # Each command's summary reads as one sentence: wrapped by the terminal, never broken where the docstring was.
+    assert "is never touched, options), or with --dataset show" in " ".join(
+        line.strip("│ ") for line in out.splitlines())
 
 
 HEAVY = ("torch", "transformers", "datasets", "matplotlib", "pandas", "peft", "scipy", "nlpaug", "numpy", "pyarrow",

@@ -49,6 +49,9 @@ def test_perturb_reads_stdin(monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"Hello There\nSECOND text\n")))
     assert run_cli(["perturb", "--noise", "casing", "--rate", "1", "--plain"]) == 0
     assert capsys.readouterr().out == "hello there\nsecond text\n"  # every line read, every cased word lowered
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    assert run_cli(["perturb"]) == 2  # nothing piped in: said, not a silent success
+    assert "no input: stdin is empty" in capsys.readouterr().err
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"caf\xe9\n")))
     assert run_cli(["perturb"]) == 2
     assert "stdin is not UTF-8" in capsys.readouterr().err
