@@ -46,7 +46,7 @@ def golden(name: str, text: str) -> None:
 
 def table_lines(text: str) -> list[str]:
     """The lines of box-drawn tables (notes are prose, which a terminal wraps by itself)."""
-    return [line for line in text.splitlines() if line[:1] in "┌│├└"]
+    return [line for line in text.splitlines() if "│" in line or line.startswith(("┌", "└", "─"))]
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -24,6 +24,7 @@ class Block:
     notes: list[str] = field(default_factory=list)
     styles: dict[tuple[int, int], str] = field(default_factory=dict)
     row_styles: dict[int, str] = field(default_factory=dict)
+    edges: bool = True  # False: no outer border (two columns narrower; the report's long layout)
 
 
 def cell_width(text: str) -> int:
@@ -46,22 +47,29 @@ def plain(blocks: list[Block], lead: list[str] | None = None) -> str:
         widths = [max([cell_width(x) for x in head[i]] + [cell_width(r[i]) for r in b.rows])
                   for i in range(len(b.headers))]
 
-        def rule(left: str, mid: str, right: str, widths=widths) -> str:
-            return left + mid.join("─" * (w + 2) for w in widths) + right
+        edge = b.edges
 
-        def line(cells: list[str], widths=widths, b=b) -> str:
-            return ("│" + "│".join(f" {_pad(c, w, r)} " for c, w, r in zip(cells, widths, b.right, strict=True))
-                    + "│").rstrip()
+        def rule(left: str, mid: str, right: str, widths=widths, edge=edge) -> str:
+            inner = mid.join("─" * (w + 2) for w in widths)
+            return left + inner + right if edge else inner
+
+        def line(cells: list[str], widths=widths, b=b, edge=edge) -> str:
+            inner = "│".join(f" {_pad(c, w, r)} " for c, w, r in zip(cells, widths, b.right, strict=True))
+            return ("│" + inner + "│" if edge else inner).rstrip()
 
         if out:
             out.append("")
         if b.title:
             out.append(b.title)
-        out.append(rule("┌", "┬", "┐"))
+        if edge:
+            out.append(rule("┌", "┬", "┐"))
         out += [line([h[k] for h in head]) for k in range(height)]
         out.append(rule("├", "┼", "┤"))
         out += [line(r) for r in b.rows]
-        out.append(rule("└", "┴", "┘"))
+        if edge:
+            out.append(rule("└", "┴", "┘"))
+        elif b.notes:
+            out.append("")
         out += b.notes
     return "\n".join(out) + "\n"
 
@@ -80,7 +88,7 @@ def rich(blocks: list[Block], lead: list[str] | None = None, width: int | None =
         console.print(Text(text))
     for b in blocks:
         console.print()
-        table = Table(title=b.title, title_justify="left", box=box.SQUARE)
+        table = Table(title=b.title, title_justify="left", box=box.SQUARE, show_edge=b.edges)
         for header, right in zip(b.headers, b.right, strict=True):
             table.add_column(header, justify="right" if right else "left", vertical="bottom")
         for i, row in enumerate(b.rows):

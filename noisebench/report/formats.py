@@ -63,15 +63,15 @@ def _sub_block(title: str, headers, rows: list[list[str]], styles: dict, cols: l
     """The block of `cols` (indices into the full rows); headers is a list or {index: header}."""
     return Block(title, [headers[j] for j in cols], [[r[j] for j in cols] for r in rows],
                  [k > 0 for k in range(len(cols))], [],
-                 {(i, k): s for (i, j), s in styles.items() for k, c in enumerate(cols) if c == j})
+                 {(i, k): s for (i, j), s in styles.items() for k, c in enumerate(cols) if c == j}, edges=False)
 
 
 def _fit(rows: list[list[str]], headers: dict[int, str], cols: list[int], width: int) -> list[list[int]]:
-    """`cols` split into consecutive chunks whose block (model column + chunk, box drawing) fits `width`."""
-    def w(j: int) -> int:
+    """`cols` split into consecutive chunks whose block (model column + chunk, inner rules only) fits `width`."""
+    def w(j: int) -> int:  # the column's text, its padding and the rule after it
         return max([cell_width(x) for x in headers.get(j, "").split("\n")] + [cell_width(r[j]) for r in rows]) + 3
 
-    base = w(0) + 1
+    base = w(0) - 1  # no rule after the last column
     chunks: list[list[int]] = []
     used = base
     for j in cols:
