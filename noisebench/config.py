@@ -106,6 +106,8 @@ class RunConfig:
     epochs: int = 3
     batch_size: int = 32
     grad_accum: int = 1
+    patience: int = 1
+    min_epochs: int = 1
     device: str = "auto"
     results_dir: Path = Path("results")
     quiet: bool = False
@@ -116,14 +118,16 @@ class RunConfig:
         """The `noisebench.train.TrainConfig` of `model` (its lr resolved; everything else shared by the run)."""
         from noisebench.train import TrainConfig
 
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, grad_accum=self.grad_accum, lr=model.lr)
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, grad_accum=self.grad_accum, lr=model.lr,
+                           patience=self.patience, min_epochs=self.min_epochs)
 
     def summary(self) -> dict:
         """The settings that decide the results (not where they go or how verbose the run is), as JSON."""
         return {"models": [m.summary() for m in self.models], "dataset": self.dataset,
                 "noises": [{"name": n.name, "options": n.options} for n in self.noises], "rates": list(self.rates),
                 "seeds": list(self.seeds), "epochs": self.epochs, "batch_size": self.batch_size,
-                "grad_accum": self.grad_accum, "device": self.device}
+                "grad_accum": self.grad_accum, "patience": self.patience, "min_epochs": self.min_epochs,
+                "device": self.device}
 
     def hash(self) -> str:
         return short_hash(self.summary())
@@ -284,7 +288,8 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
                      batch_size: int | None = None, grad_accum: int | None = None, lr: float | None = None,
                      max_length: int | None = None, device: str = "auto", results_dir: str | Path = "results",
                      data_dir: str | None = None, text_col: str | None = None, label_col: str | None = None,
-                     id_col: str | None = None, options: Sequence[str] = (), quiet: bool = False) -> RunConfig:
+                     id_col: str | None = None, options: Sequence[str] = (), quiet: bool = False,
+                     patience: int | None = None, min_epochs: int | None = None) -> RunConfig:
     """Validate a run request (see the module docstring for defaults); one UsageError lists every problem."""
     errors: list[str] = []
     offline_default = model is None
@@ -295,8 +300,10 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
             training[name] = given
     for name, value in (("epochs", epochs), ("batch-size", batch_size), ("grad-accum", grad_accum),
                         ("max-length", max_length), ("lr", lr), ("lora-rank", lora_rank),
-                        ("lora-alpha", lora_alpha)):
+                        ("lora-alpha", lora_alpha), ("patience", patience), ("min-epochs", min_epochs)):
         _positive(name, value, errors)
+    if min_epochs is not None and min_epochs > training["epochs"]:
+        errors.append(f"--min-epochs {min_epochs} is more than --epochs {training['epochs']}")
     if lora_targets is not None and lora_targets not in LORA_TARGETS:
         errors.append(f"--lora-targets {lora_targets!r}: choose from {', '.join(LORA_TARGETS)}")
     if not _DEVICE.match(device):
@@ -357,7 +364,8 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
                      noises=tuple(NoisePlan(n, noise_options[n]) for n in noise_names),
                      rates=tuple(rates), seeds=tuple(seed_values), dataset=dataset, data_dir=data_dir,
                      text_col=text_col, label_col=label_col, id_col=id_col, epochs=training["epochs"],
-                     batch_size=training["batch_size"], grad_accum=grad_accum or 1, device=device,
+                     batch_size=training["batch_size"], grad_accum=grad_accum or 1, patience=patience or 1,
+                     min_epochs=min_epochs or 1, device=device,
                      results_dir=results, quiet=quiet, offline_default=offline_default, sweep=sweep)
 
 

@@ -14,7 +14,8 @@ fields (never compound keys like "acc,none"):
                    "val_accuracy", "checkpoint"},
       "seed": 42,                                      # controls fine-tuning AND this run's noise draw
       "noise":    {"name", "rate", "options": {...}},
-      "metrics":  {"accuracy", "macro_f1", "per_class_f1": {label_name: f1}, "n"},
+      "metrics":  {"accuracy", "macro_f1", "per_class_f1": {label_name: f1}, "n", "majority_rate",
+                   "p_above_majority"},
       "realized": {"edit_ratio", "unit_fraction", "changed_examples", "draw"},   # draw: digest of the noisy texts
       "predictions": {"ids": [...], "labels": [...], "predicted": [...]},
       "timing":   {"eval_seconds"},
@@ -78,11 +79,13 @@ class TrainingSection(TypedDict, total=False):
     checkpoint: str
 
 
-class Metrics(TypedDict):
+class Metrics(TypedDict, total=False):
     accuracy: float
     macro_f1: float
     per_class_f1: dict[str, float]
     n: int
+    majority_rate: float  # share of the test set's most frequent label (always predicting it scores this)
+    p_above_majority: float  # one-sided binomial p that accuracy beats it (stats.above_majority)
 
 
 class Realized(TypedDict, total=False):

@@ -353,8 +353,12 @@ def _record(unit: Unit, condition: NoiseCondition, logits: np.ndarray, level: Re
     record["model"]["tokenizer"] = info.get("tokenizer")
     record["model"]["truncation"] = info.get("truncation")
     record["status"], record["error"], record["training"] = "ok", None, training
+    majority = float(np.bincount(labels).max() / len(labels))
+    from noisebench.stats import above_majority
+
     record["metrics"] = {"accuracy": summary["accuracy"], "macro_f1": summary["macro_f1"], "per_class_f1": per_class,
-                         "n": summary["n"]}
+                         "n": summary["n"], "majority_rate": majority,
+                         "p_above_majority": above_majority(int((predicted == labels).sum()), len(labels), majority)}
     record["realized"] = level
     record["predictions"] = {"ids": [ex.id for ex in test], "labels": labels.tolist(),
                              "predicted": predicted.tolist()}

@@ -398,6 +398,23 @@ def mcnemar(correct_a: Sequence[bool] | np.ndarray, correct_b: Sequence[bool] | 
     return McNemar(b, c, stat, float(special.chdtrc(1, stat)), "chi2-cc")  # chi-square(1) upper tail
 
 
+ABOVE_CHANCE_ALPHA = 0.05
+
+
+def above_majority(correct: int, n: int, majority_rate: float) -> float:
+    """One-sided binomial test that a classifier beats always predicting the majority class: the p-value
+    P[X ≥ correct] for X ~ Binomial(n, majority_rate) (scipy's binomtest(..., alternative="greater")). A model
+    whose clean accuracy has p > ABOVE_CHANCE_ALPHA has not shown that it learned anything: its noise drops are
+    not robustness."""
+    if not (0 <= correct <= n and n > 0 and 0.0 <= majority_rate <= 1.0):
+        raise ValueError(f"need 0 <= correct <= n, n > 0 and a rate in [0, 1]; got {correct}, {n}, {majority_rate}")
+    if correct == 0:
+        return 1.0
+    from scipy import special
+
+    return float(special.bdtrc(correct - 1, n, majority_rate))  # P[X > correct - 1]
+
+
 def intervals_separate(lower: Estimate, upper: Estimate) -> bool:
     """True when `lower`'s interval lies entirely below `upper`'s (both must have intervals; touching = overlap)."""
     if lower.high is None or upper.low is None or lower.low is None or upper.high is None:

@@ -47,8 +47,13 @@ class TrainConfig:
     """Training hyper-parameters. Validated on construction (UsageError listing every problem).
 
     batch_size: examples per optimizer step; grad_accum: micro-batches per step (micro-batch = batch_size //
-    grad_accum); lr None = the model spec's default for the recipe; patience: stop after this many epochs without
-    a validation-accuracy improvement; max_tokens: optional cap on padded tokens per micro-batch.
+    grad_accum); lr None = the model spec's default for the recipe; max_tokens: optional cap on padded tokens per
+    micro-batch.
+
+    Early stopping: an epoch improves on the best one when its validation accuracy is higher, or equal with a lower
+    validation loss (so a model still learning through an accuracy plateau — common on small validation sets —
+    keeps training). Training stops only on a real drop: at an epoch ≥ min_epochs whose accuracy is below the
+    best's, `patience` or more epochs after the best. The best epoch's weights are restored.
     """
 
     epochs: int = 3
@@ -58,6 +63,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     patience: int = 1
+    min_epochs: int = 1
     max_tokens: int | None = None
     gradient_checkpointing: bool = False
 
@@ -79,6 +85,8 @@ class TrainConfig:
             problems.append(f"warm-up ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.patience < 1:
             problems.append(f"patience must be at least 1 epoch, got {self.patience}")
+        if not 1 <= self.min_epochs <= max(self.epochs, 1):
+            problems.append(f"min epochs must be between 1 and the epochs ({self.epochs}), got {self.min_epochs}")
         if self.max_tokens is not None and self.max_tokens < 1:
             problems.append(f"max tokens must be positive, got {self.max_tokens}")
         if problems:
@@ -275,7 +283,7 @@ def fit(clf: Classifier, train: Sequence[Example], validation: Sequence[Example]
                                                  max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
     trainable = [p for p in module.parameters() if p.requires_grad]
     history: list[dict] = []
-    best: tuple[float, int, float, dict | None] = (-1.0, 0, math.nan, None)  # accuracy, epoch, loss, state
+    best: tuple[float, int, float, dict | None] = (-1.0, 0, math.inf, None)  # accuracy, epoch, loss, state
     done_steps = 0
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
@@ -322,10 +330,10 @@ def fit(clf: Classifier, train: Sequence[Example], validation: Sequence[Example]
             history.append({"epoch": epoch, "train_loss": loss_sum / len(train), "val_loss": val_loss,
                             "val_accuracy": val_acc, "seconds": time.perf_counter() - epoch_start,
                             "steps": steps_per_epoch, "lr": lr})
-            if val_acc > best[0]:
+            if val_acc > best[0] or (val_acc == best[0] and val_loss < best[2]):
                 best = (val_acc, epoch, val_loss, clf.trainable_state() if epoch < config.epochs else None)
-            elif epoch - best[1] >= config.patience:
-                break
+            elif val_acc < best[0] and epoch >= config.min_epochs and epoch - best[1] >= config.patience:
+                break  # a real drop, past the minimum and the patience
     if best[1] != len(history):
         assert best[3] is not None  # only the last epoch's state is not kept, and then best[1] == len(history)
         clf.load_trainable_state(best[3])

@@ -131,8 +131,9 @@ def test_states_are_normalised_per_patch_before_pooling(pooling):
         finally:
             hook.remove()
         states = blt.patch_states(clf.module.blt, batch["input_ids"], batch["patch_lengths"])
-        mask, query = batch["patch_mask"], clf.module.pool_query
-        control = (blt.pool(states, mask, pooling, query) - blt.pool(states * scales, mask, pooling, query)).abs()
+        mask, query, attn = batch["patch_mask"], clf.module.pool_query, clf.module.pool_attention
+        control = (blt.pool(states, mask, pooling, query, attn)
+                   - blt.pool(states * scales, mask, pooling, query, attn)).abs()
     assert torch.allclose(plain, rescaled, atol=1e-4, rtol=0)
     assert control.max() > 1e-2
 
@@ -229,7 +230,8 @@ def test_lora_step_trains_only_adapters_and_head_and_leaves_patching_alone():
     module = clf.module
     trainable = {n for n, p in module.named_parameters() if p.requires_grad}
     lora_re = r"blt\.global_transformer\.layers\.\d+\.self_attn\.[qkvo]_proj\.lora_[AB]\.default\.weight"
-    head = {"norm.weight", "norm.bias", "head.weight", "head.bias", "pool_query"}
+    head = {"norm.weight", "norm.bias", "head.weight", "head.bias", "pool_query", "pool_attention.in_proj_weight",
+            "pool_attention.in_proj_bias", "pool_attention.out_proj.weight", "pool_attention.out_proj.bias"}
     assert trainable == {n for n in trainable if re.fullmatch(lora_re, n)} | head
     assert head <= trainable and len(trainable - head) == 2 * 4 * 2  # layers × matrices × (A, B)
     ids = torch.tensor([blt.byte_ids(TEXTS[2])])
@@ -259,9 +261,10 @@ def test_lora_step_trains_only_adapters_and_head_and_leaves_patching_alone():
 
 
 def analytic_trainable(recipe, pooling, targets, rank, *, d=128, layers=2, labels=3, d_kv=128):
-    """LoRA: r·(d_in + d_out) per adapted matrix × layers; head side: LayerNorm 2d + Linear d·C + C
-    (+ d for the attention pooler's query)."""
-    head = 2 * d + d * labels + labels + (d if pooling == "attention" else 0)
+    """LoRA: r·(d_in + d_out) per adapted matrix × layers; head side: LayerNorm 2d + Linear d·C + C, + d for a
+    learned query (`query`, `attention`), + 4d² + 4d for the attention pooler's in/out projections."""
+    head = 2 * d + d * labels + labels + (d if pooling in ("attention", "query") else 0)
+    head += 4 * d * d + 4 * d if pooling == "attention" else 0
     if recipe == "probe":
         return head
     dims = {"q_proj": (d, d), "k_proj": (d, d_kv), "v_proj": (d, d_kv), "o_proj": (d, d)}
@@ -270,7 +273,8 @@ def analytic_trainable(recipe, pooling, targets, rank, *, d=128, layers=2, label
 
 
 @pytest.mark.parametrize("recipe,pooling,targets,rank", [
-    ("probe", "attention", "qv", 8), ("probe", "mean", "qv", 8), ("lora", "attention", "qv", 8),
+    ("probe", "attention", "qv", 8), ("probe", "query", "qv", 8), ("probe", "mean", "qv", 8),
+    ("lora", "attention", "qv", 8),
     ("lora", "max", "qkvo", 4), ("lora", "last", "qv", 16),
 ])
 def test_trainable_counts_match_formula(recipe, pooling, targets, rank):
@@ -290,6 +294,20 @@ def test_full_size_lora_counts(targets, rank, expected):
                   torch.Generator())
     counted = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert counted == expected == 25 * len(blt.LORA_TARGETS[targets]) * rank * (2048 + 2048)
+
+
+@pytest.mark.parametrize(("recipe", "expected"), [("probe", 16_795_650), ("lora", 16_795_650 + 3_276_800)])
+def test_full_size_heads_are_the_studys(recipe, expected):
+    """At the 1B shapes (meta device, no weights): the probe trains the study's ~16.8M (MultiheadAttention(2048, 16)
+    = 16,785,408, + query 2,048, LayerNorm 4,096, a 2-class head 4,098) and LoRA r16 q,v its ~20.1M."""
+    with torch.device("meta"):
+        model = transformers.BltModel(transformers.BltConfig())
+    options = ModelOptions(num_labels=2, recipe=recipe, lora_rank=16, lora_alpha=32, lora_targets="qv")
+    clf = blt.classifier_from_model(model, options, source="meta")
+    assert clf.module.pool_attention.num_heads == 16
+    assert sum(p.numel() for p in clf.module.pool_attention.parameters()) == 16_785_408
+    counted = sum(p.numel() for p in clf.module.parameters() if p.requires_grad)
+    assert counted == expected and round(counted / 1e6, 1) == (16.8 if recipe == "probe" else 20.1)
 
 
 def test_trainable_state_round_trip():

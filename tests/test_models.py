@@ -46,7 +46,7 @@ PROBE_HEADS = {
     "minilm": ("bert.pooler.", "classifier."),
     "byt5": ("classifier.",),
     "canine": ("canine.pooler.", "classifier."),
-    "blt": ("pool_query", "norm.", "head."),
+    "blt": ("pool_query", "pool_attention.", "norm.", "head."),
     "qwen": ("score.",),
 }
 # Truncation per family (documented in each family module): (default limit, ids added on top of the limit).
@@ -278,6 +278,27 @@ def transformers_calls(monkeypatch):
 
         monkeypatch.setattr(cls, "from_pretrained", classmethod(spy))
     return calls
+
+
+def test_a_checkpoint_missing_a_backbone_weight_is_refused(tiny_checkpoint):
+    """One attention weight deleted from the saved checkpoint: loading must fail naming it, not leave that layer
+    random. The head (classifier.*) missing is expected: it is newly initialised for the run's labels."""
+    from safetensors.torch import load_file, save_file
+
+    path, _ = tiny_checkpoint
+    weights_file = next(path.glob("*.safetensors"))
+    weights = load_file(weights_file)
+    victim = next(k for k in weights if "attention.self.query.weight" in k)
+    head_only = {k: v for k, v in weights.items() if not k.startswith("classifier.")}
+    save_file(head_only, weights_file, metadata={"format": "pt"})
+    spec = resolve_model(f"hf:{path}")
+    clf = build_classifier(spec, ModelOptions(num_labels=2, recipe="full"), "cpu")  # no head: fine
+    assert tuple(logits(clf, TEXTS).shape) == (len(TEXTS), 2)
+    save_file({k: v for k, v in head_only.items() if k != victim}, weights_file, metadata={"format": "pt"})
+    with pytest.raises(UsageError) as err:
+        build_classifier(spec, ModelOptions(num_labels=2, recipe="full"), "cpu")
+    message = str(err.value)
+    assert victim in message and "backbone weight(s) missing" in message and "\n" not in message
 
 
 def test_hf_local_checkpoint(tiny_checkpoint, transformers_calls):

@@ -35,11 +35,19 @@ GOLDEN = [
      "the Quick Brown fox met [NAME] in new YORK."),
     ("casing", "The Quick Brown Fox met [NAME] in NEW YORK.", "g1", 1.0, {},
      "the quick brown fox met [NAME] in new york."),
-    # 7 matches (The, patient, shortness of breath, mg, PO, twice a day, Pt), all rewritten both ways
-    ("abbreviation", NOTE, "g1", 1.0, {}, "Da pt has SOB; give 5 milligrams by mouth BID. Patient is stable."),
-    # expand only: 3 abbreviations (mg, PO, Pt), k = 2
+    # clinical rows (the default): 6 matches (patient, shortness of breath, mg, PO, twice a day, Pt), all rewritten
+    ("abbreviation", NOTE, "g1", 1.0, {}, "The pt has SOB; give 5 milligrams by mouth b.i.d.. Patient is stable."),
+    # all rows: 7 matches (The is a texting full form too), all rewritten both ways
+    ("abbreviation", NOTE, "g1", 1.0, {"section": "all"},
+     "Da pt has SOB; give 5 milligrams by mouth BID. Patient is stable."),
+    # general rows: 7 texting matches (You, are, see you, tomorrow, the, and, thanks) all rewritten; the split-off
+    # "n't" of "does n't" (SST-2's tokenisation) and the U of "U.S." are never units
+    ("abbreviation", "You are late , it does n't matter , see you tomorrow in the U.S. and thanks",
+     "g2", 1.0, {"section": "general"},
+     "U r late , it does n't matter , cya tmrw in da U.S. n thx"),
+    # expand only: 3 abbreviations (mg, PO, Pt), k = floor(1.5 + u) = 1 with this key's draw
     ("abbreviation", NOTE, "g1", 0.5, {"direction": "expand"},
-     "The patient has shortness of breath; give 5 mg by mouth twice a day. Patient is stable."),
+     "The patient has shortness of breath; give 5 milligrams PO twice a day. Pt is stable."),
     # abbreviate with clinical rows only: patient, shortness of breath, twice a day
     ("abbreviation", NOTE, "g1", 1.0, {"direction": "abbreviate", "section": "clinical"},
      "The pt has SOB; give 5 mg PO BID. Pt is stable."),
@@ -70,3 +78,19 @@ def test_golden(noise, text, key, rate, options, expected):
     if NOISES.get(noise).requires:
         pytest.importorskip(NOISES.get(noise).requires)
     assert perturb(text, noise=noise, rate=rate, seed=SEED, key=key, **options) == expected
+
+
+def test_abbreviation_on_general_text_keeps_to_clinical_rows_and_never_breaks_contractions(shared_data):
+    """SST-2 (movie reviews, split-off negations "does n't"): the default clinical section rewrites few texts; the
+    general section rewrites many, but never turns the "n't" of a negation into "and't"."""
+    from noisebench.noise import measure_dataset, perturb_batch
+
+    rows = [line.split("\t")[0] for line in (shared_data / "sst2" / "dev.tsv").read_text().splitlines()[1:]]
+    keys = [str(i) for i in range(len(rows))]
+    clinical = perturb_batch(rows, keys, noise="abbreviation", rate=0.3, seed=1)
+    assert measure_dataset(rows, clinical, noise="abbreviation").changed_examples < 0.1
+    general = perturb_batch(rows, keys, noise="abbreviation", rate=0.3, seed=1, section="general")
+    assert measure_dataset(rows, general, noise="abbreviation", section="general").changed_examples > 0.4
+    negations = [i for i, r in enumerate(rows) if "n't" in r]
+    assert negations and all(general[i].count("n't") == rows[i].count("n't") for i in negations)
+    assert not any("and't" in text for text in general)

@@ -263,7 +263,7 @@ def test_measure_hand_computed():
     assert (dele.edit_ratio, dele.unit_fraction) == (0.5, 0.5)
     case = measure("The Cat sat ON it", "the Cat sat on it", noise="casing")
     assert (case.units_changed, case.units) == (2, 3)
-    abbr = measure("pt has SOB ok", "patient has SOB okay", noise="abbreviation")
+    abbr = measure("pt has SOB ok", "patient has SOB okay", noise="abbreviation", section="all")
     assert (abbr.units_changed, abbr.units) == (2, 3)
     ph = measure("seen by Dr. Smith today", "seen by Dr. [**Last Name**] [NAME] today", noise="phi")
     assert (ph.units_changed, ph.units) == (2, 5)

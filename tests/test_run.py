@@ -136,6 +136,28 @@ def test_seeds_train_different_models(data, tmp_path):
     assert swap1["predictions"] == swap1_again["predictions"]
 
 
+def test_a_model_that_did_not_learn_is_flagged_in_the_summary_and_the_report(data, tmp_path, capsys):
+    """A learning rate of 1e-9 leaves bert-tiny at its initialisation: its clean accuracy is not above the
+    majority-class rate of the balanced test set, and both the run's summary and every report say so."""
+    results = tmp_path / "results"
+    args = [*base_args(data, results), "--seeds", "1,2", "--noise", "swap", "--rate", "0.1"]
+    assert run_cli([*args, "--lr", "1e-9"]) == 0
+    err = capsys.readouterr().err
+    assert "bert-tiny (full) did not learn on seed(s) 1, 2" in err and "majority-class rate 50.0%" in err
+    assert run_cli(["report", "--results-dir", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "§2/2" in out and "did not learn" in out
+    assert run_cli(["report", "--results-dir", str(results), "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["models"]
+    assert row["not_above_majority"] == [1, 2] and row["majority_rate"] == 0.5
+    trained = tmp_path / "trained"  # six epochs at 1e-3 learn the task: no flag
+    assert run_cli([*base_args(data, trained), "--seeds", "1,2", "--noise", "swap", "--rate", "0.1", "--epochs", "6",
+                    "--lr", "1e-3"]) == 0
+    assert "did not learn" not in capsys.readouterr().err
+    assert run_cli(["report", "--results-dir", str(trained)]) == 0
+    assert "§" not in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("lr", ["1e30", "1e38"])  # NaN loss; an AdamW update that overflows
 def test_diverged_training_is_stored_as_failed_and_exits_1(lr, data, tmp_path, capsys):
     results = tmp_path / "results"

@@ -313,6 +313,15 @@ def test_mcnemar_no_discordant_pairs():
     assert (res.b, res.c, res.p) == (0, 0, 1.0)
 
 
+@pytest.mark.parametrize(("correct", "n", "rate"), [(60, 100, 0.5), (50, 100, 0.5), (95, 100, 0.9), (0, 10, 0.3),
+                                                     (10, 10, 0.3), (7, 18, 0.5)])
+def test_above_majority_is_the_one_sided_binomial_test(correct, n, rate):
+    expected = ss.binomtest(correct, n, rate, alternative="greater").pvalue
+    assert stats.above_majority(correct, n, rate) == pytest.approx(expected, abs=1e-12)
+    with pytest.raises(ValueError):
+        stats.above_majority(11, 10, 0.5)
+
+
 def test_intervals_separate_rule():
     lo = stats.Estimate(0.1, 0.05, 0.15, 0.95, "t", 5)
     hi = stats.Estimate(0.3, 0.2, 0.4, 0.95, "t", 5)

@@ -230,14 +230,39 @@ def test_early_stopping_restores_best_epoch():
     config = TrainConfig(epochs=6, batch_size=16, patience=1)
     result = fit(clf, TRAIN, flipped, config, seed=0, device=CPU)
     accs = [h["val_accuracy"] for h in result.history]
-    assert result.best_epoch == 1 + int(np.argmax(accs))  # first epoch with the highest accuracy
-    assert result.best_epoch < result.epochs_run == min(config.epochs, result.best_epoch + config.patience)
+    losses = [h["val_loss"] for h in result.history]
+    top = max(accs)
+    # The best epoch: the highest accuracy, ties broken by the lower loss.
+    assert result.best_epoch == 1 + min((i for i, a in enumerate(accs) if a == top), key=lambda i: losses[i])
+    # It stopped at the first real drop at least `patience` epochs after the best (or ran out of epochs).
+    stop = next((e for e in range(result.best_epoch + config.patience, config.epochs + 1) if accs[e - 1] < top),
+                config.epochs)
+    assert result.best_epoch < result.epochs_run == stop
     best = result.history[result.best_epoch - 1]
     assert (result.val_accuracy, result.val_loss) == (best["val_accuracy"], best["val_loss"])
     logits = predict(clf, texts(flipped), device=CPU, batch_size=2 * config.micro_batch_size)
     assert np.mean(logits.argmax(axis=1) == labels(flipped)) == result.val_accuracy
     assert _mean_ce(logits, labels(flipped)) == pytest.approx(result.val_loss, abs=1e-9)
     assert abs(result.val_loss - result.history[-1]["val_loss"]) > 1e-3  # the last epoch's weights were replaced
+
+
+def test_ties_never_stop_training_and_min_epochs_holds():
+    """On a validation set the model gets right from the first epoch, accuracy ties every epoch while the loss
+    keeps falling: that is progress, not a plateau to stop at (the old rule stopped at the first tie and kept an
+    under-trained model). And with accuracy falling from the start, min_epochs still trains that many epochs."""
+    easy = VAL[:4]
+    result = fit(make(), TRAIN, easy, TrainConfig(epochs=4, batch_size=16, patience=1), seed=0, device=CPU)
+    accs = [h["val_accuracy"] for h in result.history]
+    assert any(a == b for a, b in zip(accs, accs[1:], strict=False)), accs  # the scenario has ties
+    assert result.epochs_run == 4
+    best = result.history[result.best_epoch - 1]
+    assert best["val_loss"] == min(h["val_loss"] for h in result.history if h["val_accuracy"] == max(accs))
+    flipped = [Example(ex.id, ex.text, 1 - ex.label, ex.key) for ex in VAL]
+    early = fit(make(), TRAIN, flipped, TrainConfig(epochs=5, batch_size=16, patience=1, min_epochs=4), seed=0,
+                device=CPU)
+    assert early.epochs_run >= 4
+    with pytest.raises(UsageError, match="min epochs"):
+        TrainConfig(epochs=2, min_epochs=3)
 
 
 def test_nan_loss_is_run_error():

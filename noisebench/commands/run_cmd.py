@@ -41,6 +41,9 @@ def run(
     = None,
     lr: Annotated[float | None, Opt(help="Learning rate (default: the model's for its recipe, e.g. 2e-5 full).")]
     = None,
+    patience: Annotated[int | None, Opt(help="Early stopping: epochs after the best one before a drop in validation "
+                                        "accuracy stops training (default 1; ties never stop it).")] = None,
+    min_epochs: Annotated[int | None, Opt(help="Never stop before this many epochs (default 1).")] = None,
     max_length: Annotated[int | None, Opt(help="Truncate to this many tokens/bytes (default: the family's).")]
     = None,
     device: Annotated[str, Opt(help="auto | cpu | cuda | cuda:N.")] = "auto",
@@ -72,7 +75,8 @@ def run(
                               lora_targets=lora_targets, sweep=sweep, epochs=epochs, batch_size=batch_size,
                               grad_accum=grad_accum, lr=lr, max_length=max_length, device=device,
                               results_dir=results_dir, data_dir=data_dir, text_col=text_col, label_col=label_col,
-                              id_col=id_col, options=option or (), quiet=quiet)
+                              id_col=id_col, options=option or (), quiet=quiet, patience=patience,
+                              min_epochs=min_epochs)
     err = Console(stderr=True, soft_wrap=True)
     if config.offline_default and not quiet:
         err.print(config.describe_default(), highlight=False)
@@ -103,10 +107,31 @@ def _print_summary(store, outcome, config) -> None:
                       fmt(row["clean"]) if not clean else fmt(row["accuracy"]),
                       "" if clean else fmt(row["accuracy"]), "" if clean else fmt(row["drop"]))
     Console(width=None if sys.stdout.isatty() else 200).print(table)  # pipes and logs: no wrapping
+    for line in untrained_warnings(store, outcome.record_ids):
+        typer.echo(f"noisebench: warning: {line}", err=True)
     Console(stderr=True, soft_wrap=True).print(
         f"{len(outcome.written)} cells written, {len(outcome.skipped)} already stored, {len(outcome.failed)} "
         f"failed; {outcome.trained} models trained, {outcome.loaded} loaded from checkpoints, "
         f"{outcome.units_skipped} skipped (all cells stored) — results in {config.results_dir}", highlight=False)
+
+
+def untrained_warnings(store, record_ids: list[str]) -> list[str]:
+    """One line per model of this run whose clean accuracy is not above the majority-class rate on some seeds."""
+    from noisebench.stats import ABOVE_CHANCE_ALPHA
+
+    flagged: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
+    for rid in dict.fromkeys(record_ids):
+        rec = store.get(rid)
+        if rec is None or rec["status"] != "ok" or rec["noise"]["name"] != "clean":
+            continue
+        p = rec["metrics"].get("p_above_majority")
+        if isinstance(p, float) and p > ABOVE_CHANCE_ALPHA:
+            flagged.setdefault((rec["model"]["name"], rec["model"]["recipe"]), []).append(
+                (rec["seed"], rec["metrics"]["accuracy"], rec["metrics"]["majority_rate"]))
+    return [f"{model} ({recipe}) did not learn on seed(s) {', '.join(str(s) for s, _, _ in seeds)}: clean accuracy "
+            f"{', '.join(f'{100 * a:.1f}%' for _, a, _ in seeds)} is not above the majority-class rate "
+            f"{100 * seeds[0][2]:.1f}% (one-sided binomial test at 5%), so its drops under noise are not robustness; "
+            "check the learning rate, --epochs and --patience" for (model, recipe), seeds in flagged.items()]
 
 
 def fmt(value: float | None) -> str:

@@ -17,8 +17,12 @@ reused across epochs, seeds and runs in a process; `BltClassifier.save_patch_cac
 them across processes (the first computation of a text's boundaries is then the one every later run uses).
 
 Classification path: hash n-gram embeddings → local encoder → global transformer, called directly (`patch_states`);
-the local decoder is never run (and is dropped from the model). Then LayerNorm → pooler (`attention` default,
-`mean`, `last`, `max`) over real patches → Linear head. Recipes: `probe` (all of BLT frozen) and `lora` (peft LoRA
+the local decoder is never run (and is dropped from the model). Then LayerNorm → pooler over real patches → Linear
+head. Poolers: `attention` (default, the study's head): a learned query attends over the patch states through
+`torch.nn.MultiheadAttention` with its in/out projections (16 heads at the 1B width: 16,785,408 parameters, with
+the linear head the study's ~16.8M trainable for the probe, ~20.1M with LoRA r16 q,v), padding masked; `query`: the
+light variant, one learned query vector and a softmax over scaled dot products (no projections); `mean`, `last`,
+`max`. Recipes: `probe` (all of BLT frozen) and `lora` (peft LoRA
 only in the global transformer's self-attention q,v or q,k,v,o; everything else frozen, hash embeddings included).
 """
 
@@ -45,7 +49,8 @@ VOCAB_SIZE = 260
 DEFAULT_MAX_BYTES = 512
 HUB_ID = "itazap/blt-1b-hf"
 LICENCE = "CC-BY-NC-4.0 (Meta BLT code and weights; non-commercial)"
-POOLINGS = ("attention", "mean", "last", "max")
+POOLINGS = ("attention", "query", "mean", "last", "max")
+POOL_HEADS = 16  # the study's attention pooler: MultiheadAttention(2048, 16) = 16,785,408 parameters at 1B
 LORA_TARGETS = {"qv": ("q_proj", "v_proj"), "qkvo": ("q_proj", "k_proj", "v_proj", "o_proj")}
 TRUNCATION = Truncation("bytes", DEFAULT_MAX_BYTES, 8192, "UTF-8 bytes of the text; BOS is added on top")
 
@@ -162,33 +167,43 @@ def patch_states(blt: Any, input_ids: Any, patch_lengths: Any) -> Any:
     patch_ids = blt._patch_ids_from_lengths(patch_lengths, seq)  # [B, S]
     position_ids = torch.arange(seq, device=input_ids.device).unsqueeze(0)
     sliding = getattr(modeling_blt, "create_sliding_window_causal_mask", None)
+    # The cache argument is passed by position: transformers renamed it (past_key_values → cache) within our pin.
     if sliding is not None and cfg.local_attention_window_len is not None:
-        local_mask = sliding(config=cfg.encoder_config, inputs_embeds=embeds, attention_mask=None,
-                             past_key_values=None, position_ids=position_ids)
+        local_mask = sliding(cfg.encoder_config, embeds, None, None, position_ids=position_ids)
     else:
-        local_mask = create_causal_mask(config=cfg, inputs_embeds=embeds, attention_mask=None, past_key_values=None,
-                                        position_ids=position_ids)
+        local_mask = create_causal_mask(cfg, embeds, None, None, position_ids=position_ids)
     cross_mask = modeling_blt._prepare_patch_cross_attention_mask(
         patch_ids=patch_ids, num_patches=num_patches, sequence_length=seq, patches_as_queries=True,
         cross_attn_k=cfg.cross_attn_k, dtype=embeds.dtype,
     )
     _, cross_states = blt.local_encoder(
         input_ids=input_ids, inputs_embeds=embeds, attention_mask=local_mask, position_ids=position_ids,
-        encoder_attention_mask=cross_mask, num_patches=num_patches, patch_ids=patch_ids, past_key_values=None,
+        encoder_attention_mask=cross_mask, num_patches=num_patches, patch_ids=patch_ids,
     )
     cross_states = cross_states.view(batch, num_patches, -1)  # [B, P, D_global]
-    global_mask = create_causal_mask(config=cfg, inputs_embeds=cross_states, attention_mask=None,
-                                     past_key_values=None, position_ids=None)
+    global_mask = create_causal_mask(cfg, cross_states, None, None, position_ids=None)
     return blt.global_transformer(
         inputs_embeds=cross_states, attention_mask=global_mask,
         position_ids=torch.arange(num_patches, device=input_ids.device).unsqueeze(0),
     )
 
 
-def pool(states: Any, mask: Any, pooling: str, query: Any = None) -> Any:
+def pool_heads(width: int) -> int:
+    """Heads of the attention pooler: POOL_HEADS, or the largest power of two below it that divides `width`."""
+    heads = POOL_HEADS
+    while width % heads:
+        heads //= 2
+    return heads
+
+
+def pool(states: Any, mask: Any, pooling: str, query: Any = None, attention: Any = None) -> Any:
     """Pool patch states [B, P, D] over real patches (mask [B, P] bool, real patches first) → [B, D]."""
     import torch
 
+    if pooling == "attention":  # learned query [D] → MultiheadAttention over the patches, padding masked
+        q = query.expand(states.shape[0], 1, -1)  # [B, 1, D]
+        out, _ = attention(q, states, states, key_padding_mask=~mask, need_weights=False)
+        return out[:, 0]
     if pooling == "mean":
         weights = mask.to(states.dtype).unsqueeze(-1)
         return (states * weights).sum(1) / weights.sum(1)
@@ -197,7 +212,7 @@ def pool(states: Any, mask: Any, pooling: str, query: Any = None) -> Any:
     if pooling == "last":
         last = mask.sum(1) - 1
         return states[torch.arange(states.shape[0], device=states.device), last]
-    scores = (states @ query) / math.sqrt(states.shape[-1])  # attention: learned query, masked softmax [B, P]
+    scores = (states @ query) / math.sqrt(states.shape[-1])  # query: learned vector, masked softmax [B, P]
     weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)
     return (weights.unsqueeze(-1) * states).sum(1)
 
@@ -216,7 +231,13 @@ def _module_class():
             width = blt.config.global_config.hidden_size
             self.norm = nn.LayerNorm(width)  # the global transformer's output has no final norm
             # zero query = uniform weights at the start (mean pooling), learned from there
-            self.pool_query = nn.Parameter(torch.zeros(width)) if pooling == "attention" else None
+            self.pool_query = nn.Parameter(torch.zeros(width)) if pooling in ("attention", "query") else None
+            self.pool_attention = None
+            if pooling == "attention":
+                seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+                with torch.random.fork_rng(devices=[]):  # MultiheadAttention initialises from the global RNG
+                    torch.manual_seed(seed)
+                    self.pool_attention = nn.MultiheadAttention(width, pool_heads(width), batch_first=True)
             self.head = nn.Linear(width, num_labels)
             with torch.no_grad():
                 self.head.weight.normal_(0.0, 0.02, generator=generator)
@@ -228,7 +249,7 @@ def _module_class():
             backbone_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.blt.parameters())
             with torch.set_grad_enabled(backbone_grad):
                 states = patch_states(self.blt, input_ids, patch_lengths)
-            pooled = pool(self.norm(states.float()), patch_mask, self.pooling, self.pool_query)
+            pooled = pool(self.norm(states.float()), patch_mask, self.pooling, self.pool_query, self.pool_attention)
             return self.head(pooled)
 
         def train(self, mode: bool = True):
@@ -254,7 +275,15 @@ class BltClassifier:
         self.info = info
         self.max_bytes = max_bytes
         self.patcher_batch_tokens = patcher_batch_tokens
-        self.patch_cache = patch_cache_for(patcher_fingerprint(module.blt))
+        self._patch_cache: PatchCache | None = None
+
+    @property
+    def patch_cache(self) -> PatchCache:
+        """The boundaries cache of this patcher (its fingerprint reads the weights: computed on first use, so a
+        model on the meta device, built only to count parameters, never needs it)."""
+        if self._patch_cache is None:
+            self._patch_cache = patch_cache_for(patcher_fingerprint(self.module.blt))
+        return self._patch_cache
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
         """Ids per text (BOS + bytes). Also computes the patch boundaries of texts not seen before, in large

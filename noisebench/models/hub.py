@@ -153,6 +153,35 @@ def resolve_source(source: str) -> tuple[str, dict]:
     return source, {}
 
 
+def check_loaded(model: Any, info: dict, source: str) -> None:
+    """Fail loudly when a checkpoint leaves backbone weights unloaded (they would stay random without a word).
+
+    The backbone is what lives under the model's `base_model_prefix` (e.g. `bert.`) when it has a task head around
+    it, else every weight. Missing head weights (a new classifier) are expected; a missing backbone weight is a
+    UsageError naming the keys. Unexpected and mismatched-shape keys are errors too: the weights are not this
+    architecture's.
+    """
+    prefix = getattr(model, "base_model_prefix", "") or ""
+    wrapped = bool(prefix) and getattr(model, prefix, model) is not model
+
+    def backbone(key: str) -> bool:
+        return key.startswith(prefix + ".") if wrapped else True
+
+    missing = sorted(k for k in info.get("missing_keys", ()) if backbone(k))
+    mismatched = sorted(str(m[0] if isinstance(m, tuple) else m) for m in info.get("mismatched_keys", ())
+                        if backbone(str(m[0] if isinstance(m, tuple) else m)))
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} backbone weight(s) missing ({', '.join(missing[:5])}"
+                        f"{', …' if len(missing) > 5 else ''})")
+    if mismatched:
+        problems.append(f"{len(mismatched)} of another shape ({', '.join(mismatched[:5])})")
+    if problems:
+        raise UsageError(f"the checkpoint {source!r} does not hold this model's weights: {'; '.join(problems)}; "
+                         "they would stay randomly initialised, so nothing is run (is it a complete checkpoint of "
+                         "this architecture?)")
+
+
 def from_pretrained(cls: Any, source: str, **kwargs: Any) -> Any:
     """`cls.from_pretrained(source, **kwargs)` for a model, config or tokenizer class, with `trust_remote_code=False`
     and safetensors preferred (required when a local folder has them; the Hub's loader tries them first). Loading
@@ -170,8 +199,14 @@ def from_pretrained(cls: Any, source: str, **kwargs: Any) -> Any:
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    wants_info = bool(kwargs.pop("output_loading_info", False))
     try:
-        return cls.from_pretrained(target, trust_remote_code=False, **extra, **kwargs)
+        if not is_model:
+            return cls.from_pretrained(target, trust_remote_code=False, **extra, **kwargs)
+        model, info = cls.from_pretrained(target, trust_remote_code=False, output_loading_info=True, **extra,
+                                          **kwargs)
+        check_loaded(model, info, source)
+        return (model, info) if wants_info else model
     except OSError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UsageError(f"could not load {cls.__name__} from {source!r}: {first}") from exc

@@ -7,9 +7,11 @@ error-prone list and standard medical abbreviations; general rows of common text
 
 Matching (the units): abbreviations match case-sensitively — an all-lowercase abbreviation also in Capitalised form
 ("Pt") — and full forms case-insensitively; a match must start and end on a word boundary (no word character just
-before or after it) and lie outside protected spans. At each start position the longest entry matches; overlapping
+before or after it, no apostrophe either, so the split-off "n't" of "does n't" or the "s" of "it's" is never a
+unit, and no dotted abbreviation around it, so the "U" of "U.S." is not "you") and lie outside protected spans. At each start position the longest entry matches; overlapping
 matches are resolved longest first (ties: leftmost), giving non-overlapping units. `direction` keeps abbreviation
-matches (expand), full-form matches (abbreviate) or both; `section` keeps clinical rows, general rows, or all.
+matches (expand), full-form matches (abbreviate) or both; `section` keeps clinical rows (the default: the study's
+abbreviation noise is a clinical perturbation), general rows (texting: "you" <-> "u"), or all.
 
 Rewrite: a chosen match is replaced by one of its lexicon alternatives, chosen uniformly with the unit's
 STREAM_VALUE draw; the capital of a Capitalised match carries over to a lowercase replacement ("Patient" -> "Pt",
@@ -55,7 +57,7 @@ def _matcher(keys: Sequence[str], flags: int = 0) -> re.Pattern | None:
     if not keys:
         return None
     alternation = "|".join(re.escape(k) for k in sorted(set(keys), key=lambda k: (-len(k), k)))
-    return re.compile(rf"(?=(?<!\w)({alternation})(?!\w))", flags)
+    return re.compile(rf"(?=(?<![\w'’])(?<!\w\.)({alternation})(?![\w'’])(?!\.\w))", flags)
 
 
 def parse_lexicon(lines: Sequence[bytes], where: str, section: str) -> Lexicon:
@@ -116,7 +118,7 @@ def lexicon(options: Mapping[str, str]) -> Lexicon:
         raise UsageError(f"lexicon {value!r} not found (a TSV with columns {', '.join(HEADER)})") from None
     if not os.path.isfile(path):
         raise UsageError(f"lexicon {value!r} is not a file")
-    return _load(path, (st.st_mtime_ns, st.st_size), options.get("section", "all"))
+    return _load(path, (st.st_mtime_ns, st.st_size), options.get("section", "clinical"))
 
 
 def check_options(options: dict) -> dict:
@@ -182,7 +184,7 @@ register(NoiseSpec(
         "lexicon": {"default": BUILTIN, "choices": None,
                     "help": "path to a TSV lexicon (columns abbreviation, full, section, source); builtin = "
                             "data/abbreviations.tsv"},
-        "section": {"default": "all", "choices": ("all", "clinical", "general"),
-                    "help": "lexicon rows to use by their section column"},
+        "section": {"default": "clinical", "choices": ("clinical", "general", "all"),
+                    "help": "lexicon rows to use: clinical (medical abbreviations), general (texting), or all"},
     },
 ))

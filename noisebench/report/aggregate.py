@@ -82,6 +82,8 @@ class Row:
     train_seconds: stats.Estimate | None
     trainable_params: int | None
     total_params: int | None
+    at_chance: list[int] = field(default_factory=list)  # seeds whose clean accuracy is not above the majority rate
+    majority_rate: float | None = None
 
     @property
     def status(self) -> str:
@@ -329,7 +331,12 @@ def _row(arm: Arm, expected, by_seed, ok_clean, noisy_by_noise, est: _Estimator)
     seconds = [v for s in sorted(training_by_seed) if (v := _number(training_by_seed[s].get("seconds"))) is not None]
     trainable = Counter(t["trainable_params"] for t in training_by_seed.values() if isinstance(t.get("trainable_params"), int))
     total = Counter(t["total_params"] for t in training_by_seed.values() if isinstance(t.get("total_params"), int))
+    at_chance = sorted(s for s, r in ok_clean.items()
+                       if (p := _number(r["metrics"].get("p_above_majority"))) is not None and p > stats.ABOVE_CHANCE_ALPHA)
+    majority = [v for r in ok_clean.values() if (v := _number(r["metrics"].get("majority_rate"))) is not None]
     return Row(
+        at_chance=at_chance,
+        majority_rate=max(majority) if majority else None,
         arm=arm,
         expected=expected,
         clean_ok=sorted(ok_clean),

@@ -146,7 +146,7 @@ CSV_COLUMNS = (
     "dataset", "model", "recipe", "variant", "noise", "rate", "noise_variant", "status", "seeds", "seeds_expected",
     "seeds_failed", "metric", "clean_pct", "clean_low", "clean_high", "noisy_pct", "noisy_low", "noisy_high",
     "drop_pts", "drop_low", "drop_high", "drop_sd", "level", "method", "realized_unit_fraction", "most_robust",
-    "train_seconds", "trainable_params",
+    "train_seconds", "trainable_params", "seeds_not_above_majority",
 )
 
 
@@ -167,7 +167,8 @@ def render_csv(report: Report) -> str:
         a = row.arm
         common: list[object] = [a.dataset, a.model, a.recipe, a.variant]
         cost = [_num(row.train_seconds.point if row.train_seconds else None, 1.0),
-                "" if row.trainable_params is None else str(row.trainable_params)]
+                "" if row.trainable_params is None else str(row.trainable_params),
+                " ".join(map(str, row.at_chance))]
         for m in METRICS:
             e = row.clean[m]
             writer.writerow(common + ["clean", "0", "", row.status, len(row.clean_ok), len(row.expected),
@@ -191,7 +192,7 @@ def render_csv(report: Report) -> str:
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "†": r"$^\dagger$", "—": "---"}
+                  "†": r"$^\dagger$", "‡": r"$^\ddagger$", "§": r"\S{}", "—": "---"}
 
 
 def latex_escape(text: str) -> str:

@@ -76,6 +76,8 @@ def to_json(report: Report) -> dict:
             "clean": {m: _est(row.clean[m]) for m in METRICS},
             "training": {"seconds": _est(row.train_seconds), "trainable_params": row.trainable_params,
                          "total_params": row.total_params},
+            "majority_rate": row.majority_rate,
+            "not_above_majority": list(row.at_chance),  # seeds whose model did not beat the majority class
         })
     conditions = []
     for row in report.rows:

@@ -20,6 +20,7 @@ from noisebench.stats import Estimate
 
 DAGGER = "†"
 CLIPPED = "‡"
+AT_CHANCE = "§"
 ACCURACY_RANGE = (0.0, 1.0)  # what an accuracy (or macro-F1) can be, as a fraction
 DROP_RANGE = (-1.0, 1.0)  # clean - noisy of two such values
 FEW_SEEDS_FOR_BOOTSTRAP = 10  # below this many seeds the percentile bootstrap over seeds undercovers
@@ -112,7 +113,10 @@ def clean_text(row: Row, metric: str) -> str:
     e = row.clean[metric]
     if e is None:
         return "failed" if row.clean_failed else DASH
-    return estimate_text(e) + _seeds_suffix(len(row.clean_ok), len(row.expected), len(row.clean_failed))
+    text = estimate_text(e) + _seeds_suffix(len(row.clean_ok), len(row.expected), len(row.clean_failed))
+    if row.at_chance:
+        text += f" {AT_CHANCE}{len(row.at_chance)}/{len(row.clean_ok)}"
+    return text
 
 
 def cell_text(cell: Cell, metric: str) -> str:
@@ -185,6 +189,8 @@ def _flags(text: str) -> set[str]:
         flags.add("single")
     if CLIPPED in text:
         flags.add("clipped")
+    if AT_CHANCE in text:
+        flags.add("at_chance")
     if " seeds" in text:
         flags.add("partial")
     if text == "failed" or " failed" in text:
@@ -218,6 +224,10 @@ def _notes(report: Report, flags: set[str], any_bold: bool) -> list[str]:
     ]
     if "single" in flags:
         notes.append(f"{DAGGER} fewer than two seeds: no interval.")
+    if "at_chance" in flags:
+        notes.append(f"{AT_CHANCE}k/N: on k of N seeds the clean accuracy is not above the majority-class rate of the "
+                     "test set (one-sided binomial test at 5%): those models did not learn, so their drops under "
+                     "noise are not robustness. Check the training (learning rate, epochs, --patience) first.")
     if "clipped" in flags:
         notes.append(f"{CLIPPED} interval clipped to the possible range (accuracy 0 to 100, drop -100 to 100); the "
                      "JSON output keeps the unclipped bounds.")
