@@ -44,6 +44,7 @@ DEFAULT_SEEDS = (42, 123, 456, 789, 1024)
 # Tuned with benchmarks/offline_default.py so the whole default finishes in <= 3 minutes on 2 CPU cores.
 OFFLINE_TRAINING = {"epochs": 3, "batch_size": 32, "max_length": 256}
 LORA_TARGETS = ("qv", "qkvo")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")  # see noisebench.train.resolve_precision
 SEED_MAX = 2**32 - 1  # numpy / torch generators accept any seed in [0, 2**32)
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -66,13 +67,15 @@ class ModelPlan:
     lora_alpha: int = 32
     lora_targets: str = "qv"
 
-    def options(self, *, num_labels: int, train_texts: Sequence[str], seed: int) -> ModelOptions:
+    def options(self, *, num_labels: int, train_texts: Sequence[str], seed: int,
+                precision: str = "auto") -> ModelOptions:
         """The `ModelOptions` a builder gets for one seed of this model."""
         from noisebench.models.base import ModelOptions
 
         return ModelOptions(num_labels=num_labels, recipe=self.recipe, pooling=self.pooling,
                             max_length=self.max_length, lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
-                            lora_targets=self.lora_targets, train_texts=tuple(train_texts), seed=seed)
+                            lora_targets=self.lora_targets, train_texts=tuple(train_texts), seed=seed,
+                            precision=precision)
 
     def summary(self) -> dict:
         out = {"name": self.name, "recipe": self.recipe, "lr": self.lr, "pooling": self.pooling,
@@ -108,6 +111,7 @@ class RunConfig:
     grad_accum: int = 1
     patience: int = 1
     min_epochs: int = 1
+    precision: str = "auto"
     device: str = "auto"
     results_dir: Path = Path("results")
     quiet: bool = False
@@ -119,7 +123,7 @@ class RunConfig:
         from noisebench.train import TrainConfig
 
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, grad_accum=self.grad_accum, lr=model.lr,
-                           patience=self.patience, min_epochs=self.min_epochs)
+                           patience=self.patience, min_epochs=self.min_epochs, precision=self.precision)
 
     def summary(self) -> dict:
         """The settings that decide the results (not where they go or how verbose the run is), as JSON."""
@@ -127,7 +131,7 @@ class RunConfig:
                 "noises": [{"name": n.name, "options": n.options} for n in self.noises], "rates": list(self.rates),
                 "seeds": list(self.seeds), "epochs": self.epochs, "batch_size": self.batch_size,
                 "grad_accum": self.grad_accum, "patience": self.patience, "min_epochs": self.min_epochs,
-                "device": self.device}
+                "precision": self.precision, "device": self.device}
 
     def hash(self) -> str:
         return short_hash(self.summary())
@@ -289,7 +293,8 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
                      max_length: int | None = None, device: str = "auto", results_dir: str | Path = "results",
                      data_dir: str | None = None, text_col: str | None = None, label_col: str | None = None,
                      id_col: str | None = None, options: Sequence[str] = (), quiet: bool = False,
-                     patience: int | None = None, min_epochs: int | None = None) -> RunConfig:
+                     patience: int | None = None, min_epochs: int | None = None,
+                     precision: str = "auto") -> RunConfig:
     """Validate a run request (see the module docstring for defaults); one UsageError lists every problem."""
     errors: list[str] = []
     offline_default = model is None
@@ -302,6 +307,8 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
                         ("max-length", max_length), ("lr", lr), ("lora-rank", lora_rank),
                         ("lora-alpha", lora_alpha), ("patience", patience), ("min-epochs", min_epochs)):
         _positive(name, value, errors)
+    if precision not in PRECISIONS:
+        errors.append(f"--precision {precision!r}: choose from {', '.join(PRECISIONS)}")
     if min_epochs is not None and min_epochs > training["epochs"]:
         errors.append(f"--min-epochs {min_epochs} is more than --epochs {training['epochs']}")
     if lora_targets is not None and lora_targets not in LORA_TARGETS:
@@ -365,7 +372,7 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
                      rates=tuple(rates), seeds=tuple(seed_values), dataset=dataset, data_dir=data_dir,
                      text_col=text_col, label_col=label_col, id_col=id_col, epochs=training["epochs"],
                      batch_size=training["batch_size"], grad_accum=grad_accum or 1, patience=patience or 1,
-                     min_epochs=min_epochs or 1, device=device,
+                     min_epochs=min_epochs or 1, precision=precision, device=device,
                      results_dir=results, quiet=quiet, offline_default=offline_default, sweep=sweep)
 
 

@@ -76,6 +76,7 @@ class TrainingSection(TypedDict, total=False):
     val_accuracy: float | None
     val_loss: float | None
     history: list[dict[str, Any]]
+    precision: str  # bf16 | fp16 | fp32, as trained (noisebench.train.resolve_precision)
     checkpoint: str
 
 

@@ -164,7 +164,8 @@ def execute(config: RunConfig, *, echo: Echo = lambda line: None, progress: Any 
     noisy = NoisyTestSets(dataset)
     wanted = conditions(config)
     units = [Unit(plan, seed, plan.options(num_labels=dataset.num_labels,
-                                           train_texts=[ex.text for ex in dataset.train], seed=seed),
+                                           train_texts=[ex.text for ex in dataset.train], seed=seed,
+                                           precision=config.precision),
                   config.train_config(plan), dataset)
              for plan in config.models for seed in config.seeds]
     outcome = Outcome()
@@ -198,6 +199,8 @@ def _run_units(units: list[Unit], wanted: list[NoiseCondition], store: ResultsSt
     """Each unit under its lock: train (or load) once, then evaluate and store every condition it still owes."""
     from noisebench import train
 
+    precision = train.resolve_precision(config.precision, device)
+    static = {**static, "precision": precision}  # provenance of every record: the precision it was computed in
     for unit in units:
         ids = [records.record_id(unit.skeleton(c)) for c in wanted]
         outcome.record_ids += ids
@@ -228,7 +231,7 @@ def _run_units(units: list[Unit], wanted: list[NoiseCondition], store: ResultsSt
                 texts, level = noisy.get(condition, unit.seed)
                 started = time.perf_counter()
                 logits = train.predict(clf, texts, device=device, batch_size=2 * config.batch_size,
-                                       progress=progress.predict_callback(label, condition))
+                                       progress=progress.predict_callback(label, condition), precision=precision)
                 record = _record(unit, condition, logits, level, training, static, config,
                                  eval_seconds=time.perf_counter() - started, info=clf.info)
                 outcome.written.append(store.put(record).stem)
@@ -292,6 +295,7 @@ def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: An
                                epochs_run=result.epochs_run, best_epoch=result.best_epoch,
                                val_accuracy=result.val_accuracy, val_loss=result.val_loss,
                                history=json.loads(json.dumps(result.history, default=float)),
+                               precision=result.precision,
                                checkpoint=str(Path("checkpoints") / unit.id()))
     _save_checkpoint(folder, clf.trainable_state(), training, unit)
     outcome.trained += 1

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from noisebench.config import PRECISIONS
 from noisebench.datasets.base import Example
 from noisebench.errors import RunError, UsageError
 
@@ -64,6 +65,7 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     patience: int = 1
     min_epochs: int = 1
+    precision: str = "auto"  # see resolve_precision; recorded with each result, not part of its identity
     max_tokens: int | None = None
     gradient_checkpointing: bool = False
 
@@ -87,6 +89,8 @@ class TrainConfig:
             problems.append(f"patience must be at least 1 epoch, got {self.patience}")
         if not 1 <= self.min_epochs <= max(self.epochs, 1):
             problems.append(f"min epochs must be between 1 and the epochs ({self.epochs}), got {self.min_epochs}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.max_tokens is not None and self.max_tokens < 1:
             problems.append(f"max tokens must be positive, got {self.max_tokens}")
         if problems:
@@ -98,9 +102,9 @@ class TrainConfig:
 
     def identity(self) -> dict:
         """The fields that define the trained model (grad_accum, gradient_checkpointing, max_tokens only change
-        memory use and are left out)."""
+        memory use and are left out; precision, like the device, is recorded with each result instead)."""
         out = asdict(self)
-        for key in ("grad_accum", "gradient_checkpointing", "max_tokens"):
+        for key in ("grad_accum", "gradient_checkpointing", "max_tokens", "precision"):
             out.pop(key)
         return out
 
@@ -118,6 +122,7 @@ class TrainResult:
     trainable_params: int
     total_params: int
     history: list[dict] = field(default_factory=list)
+    precision: str = "fp32"  # the resolved precision the model trained in
 
 
 def resolve_device(name: str = "auto") -> Any:
@@ -178,12 +183,36 @@ def training_steps(lengths: Sequence[int], batch_size: int, generator: Any) -> l
     return [steps[k] for k in torch.randperm(len(steps), generator=generator).tolist()]
 
 
-def _autocast(device: Any) -> Any:
+def resolve_precision(requested: str, device: Any) -> str:
+    """The precision a run uses. "auto": bf16 where the GPU has it natively (compute capability ≥ 8.0: Ampere,
+    Hopper, …), fp16 autocast with a gradient scaler on older CUDA GPUs (Volta such as the study's Quadro GV100,
+    Turing), fp32 on the CPU. An explicit bf16 / fp16 / fp32 is used as asked."""
+    if requested not in PRECISIONS:
+        raise UsageError(f"unknown precision {requested!r}; choose from: {', '.join(PRECISIONS)}")
+    if requested != "auto":
+        return requested
+    if getattr(device, "type", "cpu") != "cuda":
+        return "fp32"
     import torch
 
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    major, _ = torch.cuda.get_device_capability(device)
+    return "bf16" if major >= 8 else "fp16"
+
+
+def autocast_dtype(precision: str) -> Any:
+    """torch dtype of a resolved precision's autocast (and of frozen backbones cast down): None for fp32."""
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+
+
+def _autocast(device: Any, precision: str = "auto") -> Any:
+    import torch
+
+    dtype = autocast_dtype(resolve_precision(precision, device))
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def _to(batch: dict[str, Any], device: Any) -> dict[str, Any]:
@@ -191,8 +220,9 @@ def _to(batch: dict[str, Any], device: Any) -> dict[str, Any]:
 
 
 def predict(clf: Classifier, texts: Sequence[str], *, device: Any, batch_size: int = 64, max_tokens: int | None = None,
-            progress: Progress | None = None) -> np.ndarray:
-    """Logits float32 [N, C] for `texts`, row i for texts[i]; eval mode, no gradients, bf16 autocast on CUDA.
+            progress: Progress | None = None, precision: str = "auto") -> np.ndarray:
+    """Logits float32 [N, C] for `texts`, row i for texts[i]; eval mode, no gradients, autocast per `precision`
+    (see resolve_precision: bf16 on recent GPUs, fp16 on Volta/Turing, none on the CPU).
     Batches are sorted by (length, text), so the batches — and the result — do not depend on the input order.
     An empty input gives an array of shape (0, 0)."""
     import torch
@@ -205,7 +235,7 @@ def predict(clf: Classifier, texts: Sequence[str], *, device: Any, batch_size: i
     out: np.ndarray | None = None
     done = 0
     clf.module.eval()
-    with torch.inference_mode(), _autocast(device):
+    with torch.inference_mode(), _autocast(device, precision):
         for batch in cap_batches(order, lengths, batch_size, max_tokens):
             logits = clf.forward(_to(clf.encode([texts[i] for i in batch]), device)).float().cpu().numpy()
             if out is None:
@@ -282,6 +312,10 @@ def fit(clf: Classifier, train: Sequence[Example], validation: Sequence[Example]
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: (s + 1) / (warmup + 1) if s < warmup else
                                                  max(0.0, (total_steps - s) / max(1, total_steps - warmup)))
     trainable = [p for p in module.parameters() if p.requires_grad]
+    precision = resolve_precision(config.precision, device)
+    # fp16 has a narrow range: the scaler multiplies the loss so small gradients survive, unscales before clipping,
+    # and skips steps whose gradients overflowed (halving its scale). bf16 and fp32 need none.
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     history: list[dict] = []
     best: tuple[float, int, float, dict | None] = (-1.0, 0, math.inf, None)  # accuracy, epoch, loss, state
     done_steps = 0
@@ -298,21 +332,27 @@ def fit(clf: Classifier, train: Sequence[Example], validation: Sequence[Example]
                 for micro in cap_batches(step, lengths, config.micro_batch_size, config.max_tokens):
                     batch = _to(clf.encode([texts[i] for i in micro]), device)
                     target = labels[micro].to(device)
-                    with _autocast(device):
+                    with _autocast(device, precision):
                         logits = clf.forward(batch).float()  # [b, C]
                     top = max(int(labels.max()), int(val_labels.max()))
                     if done_steps == 0 and top >= logits.shape[1]:
                         raise UsageError(f"labels go up to {top} but the model has {logits.shape[1]} classes")
                     loss = torch.nn.functional.cross_entropy(logits, target, reduction="sum") / len(step)
-                    loss.backward()
+                    (scaler.scale(loss) if scaler is not None else loss).backward()
                     step_loss += loss.detach()
                 value = float(step_loss)
                 if not math.isfinite(value):
                     raise RunError(f"training loss became {value} at epoch {epoch}, step {done_steps + 1} "
                                    f"(learning rate {lr:g}); try a lower --lr")
+                if scaler is not None:
+                    scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(trainable, CLIP_NORM)
                 try:
-                    optimizer.step()
+                    if scaler is not None:
+                        scaler.step(optimizer)
+                        scaler.update()
+                    else:
+                        optimizer.step()
                 except RuntimeError as e:  # e.g. a learning rate so large that AdamW's update overflows
                     raise RunError(f"optimizer step failed at epoch {epoch}, step {done_steps + 1} (learning rate "
                                    f"{lr:g}): {str(e).splitlines()[0]}; try a lower --lr") from None
@@ -324,7 +364,7 @@ def fit(clf: Classifier, train: Sequence[Example], validation: Sequence[Example]
             val_logits = predict(clf, [ex.text for ex in validation], device=device,
                                  batch_size=2 * config.micro_batch_size, max_tokens=config.max_tokens,
                                  progress=None if progress is None else
-                                 (lambda d, t, _s: progress(d, t, "validate")))
+                                 (lambda d, t, _s: progress(d, t, "validate")), precision=precision)
             val_acc = float(np.mean(val_logits.argmax(axis=1) == val_labels))
             val_loss = _softmax_loss(val_logits, val_labels)
             history.append({"epoch": epoch, "train_loss": loss_sum / len(train), "val_loss": val_loss,
@@ -341,4 +381,4 @@ def fit(clf: Classifier, train: Sequence[Example], validation: Sequence[Example]
     trainable_params, total_params = count_parameters(module)
     return TrainResult(seconds=time.perf_counter() - start, epochs_run=len(history), best_epoch=best[1],
                        val_accuracy=best[0], val_loss=best[2], trainable_params=trainable_params,
-                       total_params=total_params, history=history)
+                       total_params=total_params, history=history, precision=precision)

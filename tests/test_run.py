@@ -158,6 +158,20 @@ def test_a_model_that_did_not_learn_is_flagged_in_the_summary_and_the_report(dat
     assert "§" not in capsys.readouterr().out
 
 
+def test_each_record_says_which_precision_computed_it(data, tmp_path, capsys):
+    results = tmp_path / "results"
+    assert run_cli([*base_args(data, results), "--seeds", "1", "--noise", "swap", "--rate", "0.1",
+                    "--precision", "fp16"]) == 0
+    for rec in load(results):
+        assert rec["provenance"]["precision"] == "fp16" and rec["training"]["precision"] == "fp16"
+    auto = tmp_path / "auto"
+    assert run_cli([*base_args(data, auto), "--seeds", "1", "--noise", "swap", "--rate", "0.1"]) == 0
+    assert {r["provenance"]["precision"] for r in load(auto)} == {"fp32"}  # auto on the CPU
+    capsys.readouterr()
+    assert run_cli([*base_args(data, tmp_path / "x"), "--precision", "fp8"]) == 2
+    assert "--precision 'fp8'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("lr", ["1e30", "1e38"])  # NaN loss; an AdamW update that overflows
 def test_diverged_training_is_stored_as_failed_and_exits_1(lr, data, tmp_path, capsys):
     results = tmp_path / "results"

@@ -339,3 +339,54 @@ def test_metrics_reject_bad_input(y_true, y_pred):
 def test_confusion_matrix_rejects_too_few_classes():
     with pytest.raises(ValueError, match="does not fit"):
         metrics.confusion_matrix(np.array([0, 3]), np.array([0, 1]), num_classes=3)
+
+
+# ---- precision ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("capability", "expected"), [((7, 0), "fp16"), ((7, 5), "fp16"), ((8, 0), "bf16"),
+                                                       ((9, 0), "bf16")])
+def test_auto_precision_follows_the_gpu(monkeypatch, capability, expected):
+    """Volta (the study's GV100) and Turing have no native bf16: fp16 with a scaler; Ampere and later: bf16."""
+    from noisebench.train import resolve_precision
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert resolve_precision("auto", torch.device("cuda")) == expected
+    assert resolve_precision("auto", CPU) == "fp32"
+    assert resolve_precision("fp16", CPU) == "fp16" and resolve_precision("bf16", torch.device("cuda")) == "bf16"
+    with pytest.raises(UsageError, match="unknown precision"):
+        resolve_precision("fp8", CPU)
+
+
+def test_fp16_trains_with_a_gradient_scaler_on_cpu(monkeypatch):
+    """torch runs fp16 autocast and GradScaler on the CPU too: the Volta path is exercised here for real."""
+    created = []
+    real = torch.amp.GradScaler
+
+    def spy(*args, **kwargs):
+        scaler = real(*args, **kwargs)
+        created.append(scaler)
+        return scaler
+
+    monkeypatch.setattr(torch.amp, "GradScaler", spy)
+    fp16 = fit(make(), SMALL, VAL, TrainConfig(epochs=1, batch_size=16, precision="fp16"), seed=0, device=CPU)
+    assert len(created) == 1 and created[0].get_scale() > 0 and fp16.precision == "fp16"
+    fp32 = fit(make(), SMALL, VAL, TrainConfig(epochs=1, batch_size=16), seed=0, device=CPU)
+    assert len(created) == 1 and fp32.precision == "fp32"
+    assert math.isfinite(fp16.history[0]["train_loss"])
+    assert fp16.history[0]["train_loss"] != fp32.history[0]["train_loss"]  # autocast really computed in fp16
+
+
+@pytest.mark.parametrize("name", ["blt-tiny", "qwen-tiny"])
+def test_float32_heads_compute_in_float32_under_autocast(name):
+    spec = MODELS.get(name)
+    clf = build_classifier(spec, ModelOptions(num_labels=2, recipe="probe", train_texts=texts(TRAIN), seed=0), CPU)
+    head = next(m for n, m in clf.module.named_modules()
+                if n.endswith("head" if name == "blt-tiny" else "score.linear"))
+    seen = []
+    hook = head.register_forward_hook(lambda mod, args, out: seen.append((args[0].dtype, out.dtype)))
+    try:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = clf.forward(clf.encode(texts(TEST[:3])))
+    finally:
+        hook.remove()
+    assert seen == [(torch.float32, torch.float32)] and logits.dtype == torch.float32

@@ -47,6 +47,8 @@ def run(
     max_length: Annotated[int | None, Opt(help="Truncate to this many tokens/bytes (default: the family's).")]
     = None,
     device: Annotated[str, Opt(help="auto | cpu | cuda | cuda:N.")] = "auto",
+    precision: Annotated[str, Opt(help="auto (bf16 on GPUs with compute capability >= 8.0, fp16 + gradient scaler "
+                                  "on Volta/Turing, fp32 on CPU) | bf16 | fp16 | fp32.")] = "auto",
     results_dir: Annotated[Path, Opt(help="Results directory (records, checkpoints, locks).")] = Path("results"),
     data_dir: Annotated[str | None, Opt(help="Local copies of registered datasets (default: "
                                         "$NOISEBENCH_DATA_DIR).")] = None,
@@ -76,7 +78,7 @@ def run(
                               grad_accum=grad_accum, lr=lr, max_length=max_length, device=device,
                               results_dir=results_dir, data_dir=data_dir, text_col=text_col, label_col=label_col,
                               id_col=id_col, options=option or (), quiet=quiet, patience=patience,
-                              min_epochs=min_epochs)
+                              min_epochs=min_epochs, precision=precision)
     err = Console(stderr=True, soft_wrap=True)
     if config.offline_default and not quiet:
         err.print(config.describe_default(), highlight=False)

@@ -38,6 +38,7 @@ class ModelOptions:
     train_texts: Sequence[str] = ()
     seed: int = 42
     random_init: bool = False
+    precision: str = "auto"  # noisebench.train.resolve_precision: the dtype frozen backbones are cast to (not identity)
 
     def identity(self) -> dict:
         """The options that change the trained model (for hashing cells); LoRA fields only for the lora recipe."""

@@ -249,8 +249,10 @@ def _module_class():
             backbone_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.blt.parameters())
             with torch.set_grad_enabled(backbone_grad):
                 states = patch_states(self.blt, input_ids, patch_lengths)
-            pooled = pool(self.norm(states.float()), patch_mask, self.pooling, self.pool_query, self.pool_attention)
-            return self.head(pooled)
+            with torch.autocast(states.device.type, enabled=False):  # the head computes in float32, as documented
+                pooled = pool(self.norm(states.float()), patch_mask, self.pooling, self.pool_query,
+                              self.pool_attention)
+                return self.head(pooled)
 
         def train(self, mode: bool = True):
             super().train(mode)
@@ -490,13 +492,16 @@ def require_weights(spec: ModelSpec) -> None:
 
 def build(spec: ModelSpec, options: ModelOptions, device: Any) -> BltClassifier:
     """The family builder: backbone (tiny / random-init / hub) → frozen BLT + LoRA/probe head on `device`.
-    bfloat16 backbone on CUDA, float32 elsewhere; pooler, norm, head and LoRA are float32."""
+    The backbone is cast to the run's precision (bf16 / fp16 on GPUs, see noisebench.train.resolve_precision;
+    float32 on the CPU); pooler, norm, head and LoRA are float32 and compute in float32 under autocast."""
     if not spec.tiny and not options.random_init:
         require_weights(spec)
     import torch
 
     device = torch.device(device)
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    from noisebench.train import autocast_dtype, resolve_precision
+
+    dtype = autocast_dtype(resolve_precision(options.precision, device)) or torch.float32
     blt = _load_backbone(spec, options, device, dtype)
     source = spec.source if not options.random_init or spec.tiny else "random init (benchmark only)"
     return classifier_from_model(blt.to(device), options, source=source)

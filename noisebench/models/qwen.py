@@ -43,6 +43,7 @@ BENCH_VOCAB = 8000  # offline random-init benchmark: BPE trained on the train te
 
 
 def _float_head_class():
+    import torch
     from torch import nn
 
     class Float32Head(nn.Module):
@@ -53,7 +54,8 @@ def _float_head_class():
             self.linear = nn.Linear(hidden, num_labels, bias=False)
 
         def forward(self, hidden_states: Any) -> Any:
-            return self.linear(hidden_states.float())
+            with torch.autocast(hidden_states.device.type, enabled=False):  # float32 even inside autocast
+                return self.linear(hidden_states.float())
 
     return Float32Head
 
@@ -197,7 +199,9 @@ def build(spec: ModelSpec, options: ModelOptions, device: Any) -> QwenClassifier
     import torch
 
     device = torch.device(device)
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    from noisebench.train import autocast_dtype, resolve_precision
+
+    dtype = autocast_dtype(resolve_precision(options.precision, device)) or torch.float32
     tokenizer, model = _load(spec, options, dtype)
     model.config.pad_token_id = tokenizer.pad_token_id
     model.config.use_cache = False
