@@ -60,22 +60,25 @@ class ModelPlan:
     name: str
     spec: ModelSpec
     recipe: str
-    lr: float
+    lr: float | None  # None only for recipe "none" (nothing trains)
     pooling: str | None = None
     max_length: int | None = None
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_targets: str = "qv"
+    label_map: tuple[tuple[str, str], ...] = ()  # recipe "none": dataset label → checkpoint label
+    revision: str | None = None  # recipe "none": the checkpoint's weights (noisebench.models.hub.revision)
 
-    def options(self, *, num_labels: int, train_texts: Sequence[str], seed: int,
-                precision: str = "auto") -> ModelOptions:
+    def options(self, *, num_labels: int, train_texts: Sequence[str], seed: int, precision: str = "auto",
+                label_names: Sequence[str] = ()) -> ModelOptions:
         """The `ModelOptions` a builder gets for one seed of this model."""
         from noisebench.models.base import ModelOptions
 
         return ModelOptions(num_labels=num_labels, recipe=self.recipe, pooling=self.pooling,
                             max_length=self.max_length, lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
                             lora_targets=self.lora_targets, train_texts=tuple(train_texts), seed=seed,
-                            precision=precision)
+                            precision=precision, label_names=tuple(label_names), label_map=self.label_map,
+                            revision=self.revision)
 
     def summary(self) -> dict:
         out = {"name": self.name, "recipe": self.recipe, "lr": self.lr, "pooling": self.pooling,
@@ -238,6 +241,20 @@ def _parse_options(given: Sequence[str], noises: list[str], errors: list[str]) -
     return out
 
 
+def _label_map(value: str | None, errors: list[str]) -> tuple[tuple[str, str], ...]:
+    """'pos=POSITIVE, neg=NEGATIVE' → (("pos", "POSITIVE"), ("neg", "NEGATIVE")): dataset label = checkpoint label."""
+    pairs = []
+    for item in (value or "").split(","):
+        if not item.strip():
+            continue
+        ours, sep, theirs = item.partition("=")
+        if not sep or not ours.strip() or not theirs.strip():
+            errors.append(f"--label-map entry {item.strip()!r}: write DATASET_LABEL=CHECKPOINT_LABEL")
+            continue
+        pairs.append((ours.strip(), theirs.strip()))
+    return tuple(pairs)
+
+
 def _positive(name: str, value: int | float | None, errors: list[str]) -> None:
     if value is not None and not value > 0:
         errors.append(f"--{name} must be > 0 (got {value})")
@@ -294,7 +311,7 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
                      data_dir: str | None = None, text_col: str | None = None, label_col: str | None = None,
                      id_col: str | None = None, options: Sequence[str] = (), quiet: bool = False,
                      patience: int | None = None, min_epochs: int | None = None,
-                     precision: str = "auto") -> RunConfig:
+                     precision: str = "auto", label_map: str | None = None) -> RunConfig:
     """Validate a run request (see the module docstring for defaults); one UsageError lists every problem."""
     errors: list[str] = []
     offline_default = model is None
@@ -332,6 +349,9 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
     specs = _resolve_models(names, errors)
     sweep_model, choice = _load_sweep(sweep, errors) if sweep else (None, None)
 
+    mapping = _label_map(label_map, errors)
+    if mapping and recipe != "none":
+        errors.append("--label-map applies to --recipe none (a fine-tuned classifier evaluated as it is)")
     plans = []
     for spec in specs:
         chosen = recipe or spec.default_recipe
@@ -350,11 +370,17 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
         lora.update({k: v for k, v in (("lora_rank", lora_rank), ("lora_alpha", lora_alpha),
                                         ("lora_targets", lora_targets)) if v is not None})
         model_lr = lr if lr is not None else model_lr
-        if model_lr is None:
+        as_is: dict[str, Any] = {}
+        if chosen == "none":  # evaluated as saved: no learning rate; the weights' revision joins the identity
+            from noisebench.models import hub
+
+            as_is = {"label_map": mapping, "revision": hub.revision(spec.source)}
+        elif model_lr is None:
             errors.append(f"model {spec.name!r} has no default learning rate for recipe {chosen!r}; pass --lr")
             continue
-        plans.append(ModelPlan(name=spec.name, spec=spec, recipe=chosen, lr=float(model_lr), pooling=pooling,
-                               max_length=training["max_length"], **lora))
+        plans.append(ModelPlan(name=spec.name, spec=spec, recipe=chosen, pooling=pooling,
+                               lr=None if model_lr is None or chosen == "none" else float(model_lr),
+                               max_length=training["max_length"], **lora, **as_is))
 
     lora_flags = [f for f, v in (("--lora-rank", lora_rank), ("--lora-alpha", lora_alpha),
                                  ("--lora-targets", lora_targets)) if v is not None]

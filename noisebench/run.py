@@ -42,6 +42,7 @@ from noisebench import records
 from noisebench.config import ModelPlan, RunConfig
 from noisebench.datasets.base import Dataset
 from noisebench.errors import Interrupted, RunError, WriteFailed
+from noisebench.models.base import AS_IS
 from noisebench.records import (
     CLEAN_CONDITION,
     DatasetSection,
@@ -104,10 +105,18 @@ class Unit:
         ident.pop("noise")
         return records.short_hash(ident, 32)
 
+    @property
+    def as_is(self) -> bool:
+        """Recipe "none": a fine-tuned classifier evaluated as saved; the seed only draws the noise."""
+        return self.plan.recipe == AS_IS
+
+    def training_identity(self) -> dict:
+        return {"recipe": AS_IS} if self.as_is else self.train_config.identity()
+
     def skeleton(self, condition: NoiseCondition) -> Record:
         """The identity-bearing part of the record of one condition (enough for `records.record_id`)."""
         return {"model": self.model_section(), "dataset": self.dataset_section(),
-                "training": {"config": self.train_config.identity()}, "seed": self.seed, "noise": condition}
+                "training": {"config": self.training_identity()}, "seed": self.seed, "noise": condition}
 
 
 def conditions(config: RunConfig) -> list[NoiseCondition]:
@@ -165,7 +174,7 @@ def execute(config: RunConfig, *, echo: Echo = lambda line: None, progress: Any 
     wanted = conditions(config)
     units = [Unit(plan, seed, plan.options(num_labels=dataset.num_labels,
                                            train_texts=[ex.text for ex in dataset.train], seed=seed,
-                                           precision=config.precision),
+                                           precision=config.precision, label_names=dataset.label_names),
                   config.train_config(plan), dataset)
              for plan in config.models for seed in config.seeds]
     outcome = Outcome()
@@ -263,6 +272,12 @@ def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: An
 
     folder = store.checkpoints_dir / unit.id()
     clf = build_classifier(unit.plan.spec, unit.options, device)
+    if unit.as_is:  # nothing to train or keep: the checkpoint is the model
+        from noisebench.models.common import count_parameters
+
+        echo(f"{label}: evaluated as saved ({clf.info.get('revision')}), labels {clf.info.get('labels')}")
+        return clf, TrainingSection(config=unit.training_identity(), seconds=0.0, trainable_params=0,
+                                    total_params=count_parameters(clf.module)[1], epochs_run=0)
     if hasattr(clf, "load_patch_cache"):
         clf.load_patch_cache(store.root / PATCHES)
     kept = _load_checkpoint(folder)
@@ -376,7 +391,7 @@ def _failed(store: ResultsStore, unit: Unit, condition: NoiseCondition, error: s
 
     record = unit.skeleton(condition)
     record["status"], record["error"] = "failed", error
-    record["training"] = {"config": unit.train_config.identity()}
+    record["training"] = {"config": unit.training_identity()}
     record["provenance"] = provenance.stamp(static, config.hash())
     store.put(record)
     return records.record_id(record)

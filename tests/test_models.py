@@ -360,3 +360,55 @@ def test_minilm_loads_packaged_weights_offline(no_network, transformers_calls):
     assert tuple(logits(clf, TEXTS).shape) == (len(TEXTS), 3)
     assert no_network == []
     assert transformers_calls and all(kw.get("trust_remote_code") is False for _, kw in transformers_calls)
+
+
+def test_recipe_none_evaluates_a_fine_tuned_classifier_as_it_is(tmp_path, capsys):
+    """Fine-tune a tiny classifier, save_pretrained it with its labels, evaluate it with --recipe none: the stored
+    clean predictions are exactly the fine-tuned model's, nothing is trained, and the record says so."""
+    import json as _json
+
+    from noisebench.cli import run_cli
+    from noisebench.datasets import load_dataset
+    from noisebench.store import ResultsStore
+    from noisebench.train import TrainConfig, fit, predict
+
+    rows = ["id\ttext\tlabel"] + [f"r{i}\tit was {'great fun' if i % 2 else 'dull stuff'} take {i}\t"
+                                  f"{'pos' if i % 2 else 'neg'}" for i in range(120)]
+    data = tmp_path / "reviews.tsv"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    ds = load_dataset(str(data), id_col="id")
+    clf = build_classifier(MODELS.get("bert-tiny"), ModelOptions(num_labels=2, train_texts=[e.text for e in ds.train]),
+                           "cpu")
+    fit(clf, ds.train, ds.validation, TrainConfig(epochs=3, batch_size=16), seed=0, device=torch.device("cpu"))
+    expected = predict(clf, [e.text for e in ds.test], device=torch.device("cpu")).argmax(axis=1).tolist()
+    saved = tmp_path / "fine-tuned"
+    clf.module.config.id2label = {i: name.upper() for i, name in enumerate(ds.label_names)}  # NEG, POS
+    clf.module.config.label2id = {v: k for k, v in clf.module.config.id2label.items()}
+    clf.module.save_pretrained(saved)
+    clf.encoder.tokenizer.save_pretrained(saved)
+    results = tmp_path / "results"
+    argv = ["run", "--model", f"hf:{saved}", "--recipe", "none", "--dataset", str(data), "--id-col", "id",
+            "--results-dir", str(results), "--seeds", "1", "--noise", "swap", "--rate", "0.1", "--quiet"]
+    assert run_cli(argv) == 0, capsys.readouterr().err
+    records = {r["noise"]["name"]: r for r in ResultsStore(results).load()[0]}
+    clean = records["clean"]
+    assert clean["predictions"]["predicted"] == expected
+    assert clean["training"]["config"] == {"recipe": "none"} and clean["training"]["trainable_params"] == 0
+    assert clean["model"]["options"]["revision"].startswith("sha256:")
+    assert not (results / "checkpoints").exists() or not any((results / "checkpoints").iterdir())
+    # labels that do not match: one line listing both sides; --label-map fixes it
+    clf.module.config.id2label = {0: "negative-ish", 1: "positive-ish"}
+    clf.module.save_pretrained(saved)
+    capsys.readouterr()
+    rc = run_cli(["run", "--model", f"hf:{saved}", "--recipe", "none", "--dataset", str(data), "--id-col", "id",
+                  "--results-dir", str(tmp_path / "r2"), "--seeds", "1", "--noise", "swap", "--rate", "0.1",
+                  "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "negative-ish, positive-ish" in err and "neg, pos" in err and "--label-map" in err
+    rc = run_cli(["run", "--model", f"hf:{saved}", "--recipe", "none", "--label-map", "neg=negative-ish,pos=positive-ish",
+                  "--dataset", str(data), "--id-col", "id", "--results-dir", str(tmp_path / "r3"), "--seeds", "1",
+                  "--noise", "swap", "--rate", "0.1", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    again = {r["noise"]["name"]: r for r in ResultsStore(tmp_path / "r3").load()[0]}
+    assert again["clean"]["predictions"]["predicted"] == expected
+    assert _json.dumps(again["clean"]["model"]["options"]["label_map"]) == '{"neg": "negative-ish", "pos": "positive-ish"}'

@@ -27,7 +27,11 @@ def run(
     rate: Annotated[str | None, Opt(help="Rates in [0, 1] (comma list) or 'all' = 0.1,0.2,0.3.")] = None,
     seeds: Annotated[str | None, Opt(help="Seeds (comma list); each trains one model and draws that model's "
                                      "noise. Default: 42,123,456,789,1024.")] = None,
-    recipe: Annotated[str | None, Opt(help="full | probe | lora (default: each model's own).")] = None,
+    recipe: Annotated[str | None, Opt(help="full | probe | lora (default: each model's own) | none (evaluate an "
+                                      "already fine-tuned hf:<hub id or folder> classifier as it is, no training).")]
+    = None,
+    label_map: Annotated[str | None, Opt(help="With --recipe none: DATASET_LABEL=CHECKPOINT_LABEL,… where the "
+                                         "checkpoint's id2label names differ from the dataset's labels.")] = None,
     pooling: Annotated[str | None, Opt(help="Pooler for families that offer a choice (BLT: attention, mean, "
                                        "last, max).")] = None,
     lora_rank: Annotated[int | None, Opt(help="LoRA rank (lora recipe; default 16).")] = None,
@@ -78,7 +82,7 @@ def run(
                               grad_accum=grad_accum, lr=lr, max_length=max_length, device=device,
                               results_dir=results_dir, data_dir=data_dir, text_col=text_col, label_col=label_col,
                               id_col=id_col, options=option or (), quiet=quiet, patience=patience,
-                              min_epochs=min_epochs, precision=precision)
+                              min_epochs=min_epochs, precision=precision, label_map=label_map)
     err = Console(stderr=True, soft_wrap=True)
     if config.offline_default and not quiet:
         err.print(config.describe_default(), highlight=False)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 RECIPES = ("full", "probe", "lora")
+AS_IS = "none"  # evaluate an already fine-tuned classifier with its own head: no training (`hf:` models)
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,15 @@ class ModelOptions:
     seed: int = 42
     random_init: bool = False
     precision: str = "auto"  # noisebench.train.resolve_precision: the dtype frozen backbones are cast to (not identity)
+    label_names: tuple[str, ...] = ()  # the dataset's labels, in class-index order (recipe "none" maps onto them)
+    label_map: tuple[tuple[str, str], ...] = ()  # recipe "none": (dataset label, checkpoint label) overrides
+    revision: str | None = None  # recipe "none": what identifies the weights (hub commit or folder content hash)
 
     def identity(self) -> dict:
         """The options that change the trained model (for hashing cells); LoRA fields only for the lora recipe."""
         out: dict[str, Any] = {"pooling": self.pooling, "max_length": self.max_length}
+        if self.recipe == "none":
+            out.update(revision=self.revision, label_map=dict(self.label_map))
         if self.recipe == "lora":
             out.update(lora_rank=self.lora_rank, lora_alpha=self.lora_alpha, lora_targets=self.lora_targets,
                        lora_dropout=self.lora_dropout)

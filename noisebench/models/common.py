@@ -222,11 +222,13 @@ class Adapter:
     """Meets `noisebench.models.base.Classifier` by composition: an encoder (`lengths`, `encode`) and a torch
     module called as `module(**batch)` that returns logits [B, C] or an output with `.logits`."""
 
-    def __init__(self, module: Any, encoder: Any, info: dict, recipe: str) -> None:
+    def __init__(self, module: Any, encoder: Any, info: dict, recipe: str, label_order: Sequence[int] | None = None) -> None:
         self.module = module
         self.encoder = encoder
         self.info = info
         self.recipe = recipe
+        # recipe "none": the checkpoint's own head, its output columns picked in the dataset's label order
+        self.label_order = list(label_order) if label_order is not None else None
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
         return self.encoder.lengths(texts)
@@ -236,7 +238,8 @@ class Adapter:
 
     def forward(self, batch: dict[str, Any]) -> Any:
         out = self.module(**batch)
-        return out.logits if hasattr(out, "logits") else out
+        logits = out.logits if hasattr(out, "logits") else out
+        return logits if self.label_order is None else logits[:, self.label_order]
 
     def trainable_state(self) -> dict[str, Any]:
         """CPU copies: the whole state dict for `full`; otherwise only the parameters that train."""

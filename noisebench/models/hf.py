@@ -11,12 +11,13 @@ Truncation: head, 128 tokens by default (or the model's limit when smaller), at 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from noisebench.errors import UsageError
 from noisebench.models import hub
-from noisebench.models.base import RECIPES, ModelOptions, ModelSpec
-from noisebench.models.common import TokenizerEncoder, Truncation
+from noisebench.models.base import AS_IS, RECIPES, ModelOptions, ModelSpec
+from noisebench.models.common import Adapter, TokenizerEncoder, Truncation
 from noisebench.models.seqcls import BERT_LORA, describe_source, finish, load_pretrained
 
 PREFIX = "hf:"
@@ -65,6 +66,9 @@ def build(spec: ModelSpec, options: ModelOptions, device: Any) -> Any:
         if tokenizer.eos_token is None:
             raise UsageError(f"{spec.name}: the tokenizer has neither a pad nor an EOS token to pad batches with")
         tokenizer.pad_token = tokenizer.eos_token
+    if options.recipe == AS_IS:
+        return _as_is(spec, options, device, tokenizer, TokenizerEncoder(tokenizer, max_length),
+                      {"truncation": truncation.describe(max_length), "max_length": max_length})
     model, new_keys = load_pretrained(spec.source, options.num_labels, options.seed,
                                       pad_token_id=tokenizer.pad_token_id)
     info = {"source": describe_source(spec.source), "tokenizer": f"{type(tokenizer).__name__} (from checkpoint)",
@@ -73,13 +77,52 @@ def build(spec: ModelSpec, options: ModelOptions, device: Any) -> Any:
                   lora_targets=lora_targets_for(config.model_type), info=info)
 
 
+def label_order(id2label: dict, label_names: Sequence[str], label_map: dict[str, str]) -> list[int]:
+    """For each dataset label (in class order), the checkpoint's output column: by `label_map` (dataset label →
+    checkpoint label), else by name, case-insensitively. UsageError listing both sides when a label has none."""
+    by_name: dict[str, int] = {}
+    for index, name in id2label.items():
+        by_name.setdefault(str(name).lower(), int(index))
+    order, unmatched = [], []
+    for name in label_names:
+        wanted = label_map.get(name, name).lower()
+        if wanted in by_name:
+            order.append(by_name[wanted])
+        else:
+            unmatched.append(name)
+    if unmatched:
+        theirs = ", ".join(str(id2label[k]) for k in sorted(id2label, key=int))
+        raise UsageError(f"the checkpoint's labels ({theirs}) do not match the dataset's ({', '.join(label_names)}): "
+                         f"no match for {', '.join(unmatched)}; map them with --label-map DATASET=CHECKPOINT,…")
+    if len(set(order)) != len(order):
+        raise UsageError(f"--label-map sends two dataset labels to one checkpoint label: {dict(zip(label_names, order, strict=True))}")
+    return order
+
+
+def _as_is(spec: ModelSpec, options: ModelOptions, device: Any, tokenizer: Any, encoder: Any, info: dict) -> Adapter:
+    """Recipe "none": the fine-tuned classifier exactly as saved (its own head), nothing trained, eval mode."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = hub.from_pretrained(AutoModelForSequenceClassification, spec.source,
+                                pad_token_id=tokenizer.pad_token_id)
+    order = label_order(dict(model.config.id2label), options.label_names, dict(options.label_map))
+    for param in model.parameters():
+        param.requires_grad_(False)
+    model.float().to(device).eval()
+    info = {**info, "source": describe_source(spec.source), "tokenizer": f"{type(tokenizer).__name__} (from checkpoint)",
+            "model_type": model.config.model_type, "recipe": AS_IS, "trainable": "nothing (evaluated as is)",
+            "revision": options.revision,
+            "labels": {name: str(model.config.id2label[j]) for name, j in zip(options.label_names, order, strict=True)}}
+    return Adapter(model, encoder, info, AS_IS, label_order=order)
+
+
 def spec_for(name: str) -> ModelSpec:
     """A ModelSpec for `hf:<hub-id-or-local-path>`."""
     source = name[len(PREFIX):].strip()
     if not source:
         raise UsageError("give a hub id or a local folder after 'hf:', e.g. --model hf:/path/to/model")
     return ModelSpec(
-        name=name, family="hf", source=source, tokenizer="from checkpoint", params="?", recipes=RECIPES,
+        name=name, family="hf", source=source, tokenizer="from checkpoint", params="?", recipes=(*RECIPES, AS_IS),
         default_recipe="full", build=build,
         description="any AutoModelForSequenceClassification checkpoint; head truncation at 128 tokens by default, "
                     "at most the model's limit")

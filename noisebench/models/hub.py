@@ -153,6 +153,31 @@ def resolve_source(source: str) -> tuple[str, dict]:
     return source, {}
 
 
+def revision(source: str) -> str:
+    """What identifies a checkpoint's weights: "sha256:<digest>" of a local folder's files (names and bytes), the
+    Hub commit of a cached hub id ("commit:<sha>"), or "hub:<id>" when neither is known yet."""
+    import hashlib
+
+    folder = local_dir(source)
+    if folder is not None:
+        digest = hashlib.sha256()
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(folder)).encode("utf-8") + b"\0")
+            with open(path, "rb") as fh:
+                while block := fh.read(1 << 20):
+                    digest.update(block)
+        return f"sha256:{digest.hexdigest()[:16]}"
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(repo_id=source, filename="config.json")
+    except (ValueError, OSError):
+        found = None
+    if isinstance(found, str) and "/snapshots/" in found:
+        return "commit:" + found.split("/snapshots/")[1].split("/")[0]
+    return f"hub:{source}"
+
+
 def check_loaded(model: Any, info: dict, source: str) -> None:
     """Fail loudly when a checkpoint leaves backbone weights unloaded (they would stay random without a word).
 
