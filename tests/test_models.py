@@ -412,3 +412,18 @@ def test_recipe_none_evaluates_a_fine_tuned_classifier_as_it_is(tmp_path, capsys
     again = {r["noise"]["name"]: r for r in ResultsStore(tmp_path / "r3").load()[0]}
     assert again["clean"]["predictions"]["predicted"] == expected
     assert _json.dumps(again["clean"]["model"]["options"]["label_map"]) == '{"neg": "negative-ish", "pos": "positive-ish"}'
+
+
+def test_models_params_shows_every_recipe_at_real_shapes_offline(capsys, monkeypatch):
+    """`noisebench models --params`: the study's BLT-1B heads (probe 16.8M, LoRA r16 q,v 20.1M) and BERT-base's
+    full 109.5M, counted on the meta device without any weights."""
+    from noisebench.cli import run_cli
+
+    monkeypatch.setenv("COLUMNS", "100")
+    assert run_cli(["models", "--params"]) == 0
+    out = capsys.readouterr().out
+    rows = {tuple(cell.strip() for cell in line.split("│")[1:3]): line for line in out.splitlines() if "│" in line}
+    assert "16,795,650" in rows[("blt", "probe")] and "16.8M" in rows[("blt", "probe")]
+    assert "20,072,450" in rows[("blt", "lora")] and "20.1M" in rows[("blt", "lora")]
+    assert "109,483,778" in rows[("bert", "full")]
+    assert {name for name, _ in rows} >= {n for n, s in MODELS.items() if not s.tiny}

@@ -147,11 +147,26 @@ def fmt(value: float | None) -> str:
 def models(
     tiny: Annotated[bool, Opt("--tiny", help="Only the tiny offline variants.")] = False,
     wide: Annotated[bool, Opt("--wide", help="Every column, whatever the width.")] = False,
+    params: Annotated[bool, Opt("--params", help="Trainable and total parameters of every recipe at the real "
+                                "shapes, computed on torch's meta device (no weights, offline; a few seconds).")]
+    = False,
 ) -> None:
     """List the model registry: name, source (hub id), parameters, recipes, offline availability, family,
     tokenizer, poolings, licence."""
     from noisebench.commands.listing import Column, render
     from noisebench.models import MODELS
+
+    if params:
+        from noisebench.models import parameter_table
+
+        rows = [[name, recipe, f"{trainable:,}", f"{total:,}", f"{trainable / 1e6:.1f}M"]
+                for name, recipe, trainable, total in parameter_table()]
+        columns = [Column(c) for c in ("model", "recipe", "trainable", "total", "trainable (M)")]
+        notes = ["Real shapes, random structure on the meta device (nothing downloaded, no memory used); a 2-class "
+                 "head. BLT: the attention pooler is the study's (MultiheadAttention over the 2048-dim patch "
+                 "states), LoRA r16 on q,v of the global transformer."]
+        typer.echo(render("noisebench models --params", columns, rows, wide=wide, notes=notes), nl=False)
+        return
 
     columns = [Column("name"), Column("source", abbreviate=True), Column("params", abbreviate=True),
                Column("offline"), Column("recipes", 1), Column("licence", 2, abbreviate=True), Column("tokenizer", 3),

@@ -28,7 +28,7 @@ for _family in FAMILIES:
 
 from noisebench.models.common import count_parameters  # noqa: E402  (re-exported)
 
-__all__ = ["MODELS", "FAMILIES", "resolve_model", "build_classifier", "count_parameters", "tiny_models",
+__all__ = ["MODELS", "FAMILIES", "resolve_model", "build_classifier", "count_parameters", "parameter_table", "tiny_models",
            "validate_options"]
 
 
@@ -94,3 +94,29 @@ def build_classifier(spec: ModelSpec, options: ModelOptions, device: Any) -> Cla
                 "default_lr": spec.default_lr.get(options.recipe), "trainable_params": trainable,
                 "total_params": total}
     return clf
+
+
+_SAMPLE_TEXTS = tuple(f"sample text {i} for a benchmark tokenizer: the patient was seen today" for i in range(64))
+
+
+def parameter_table(num_labels: int = 2) -> list[tuple[str, str, int, int]]:
+    """(model, recipe, trainable, total) for every full-size registered model and recipe at its real shapes.
+
+    Built with random structure on torch's meta device (`random_init`: the full-size config, no download, no
+    memory), with the run's own builders, so the counts are those of a real run's classifier."""
+    import warnings
+
+    import torch
+
+    out = []
+    for name, spec in MODELS.items():
+        if spec.tiny:
+            continue
+        for recipe in spec.recipes:
+            options = ModelOptions(num_labels=num_labels, recipe=recipe, random_init=True, train_texts=_SAMPLE_TEXTS)
+            with torch.device("meta"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # library notices about random init: expected here
+                clf = build_classifier(spec, options, torch.device("meta"))
+            trainable, total = count_parameters(clf.module)
+            out.append((name, recipe, trainable, total))
+    return out

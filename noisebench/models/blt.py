@@ -234,7 +234,7 @@ def _module_class():
             self.pool_query = nn.Parameter(torch.zeros(width)) if pooling in ("attention", "query") else None
             self.pool_attention = None
             if pooling == "attention":
-                seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+                seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device="cpu"))
                 with torch.random.fork_rng(devices=[]):  # MultiheadAttention initialises from the global RNG
                     torch.manual_seed(seed)
                     self.pool_attention = nn.MultiheadAttention(width, pool_heads(width), batch_first=True)
