@@ -167,6 +167,9 @@ def execute(config: RunConfig, *, echo: Echo = lambda line: None, progress: Any 
 
     dataset = load_dataset(config.dataset, data_dir=config.data_dir, text_col=config.text_col,
                            label_col=config.label_col, id_col=config.id_col)
+    for key, note in dataset.notes.items():  # labels too rare to reach validation or test: never silently
+        if key.startswith("too_small_for_"):
+            warn(f"{dataset.name}: {note}; they are never evaluated")
     device = train.resolve_device(config.device)
     store = ResultsStore(config.results_dir)
     static = provenance.environment(device)

@@ -398,6 +398,25 @@ def mcnemar(correct_a: Sequence[bool] | np.ndarray, correct_b: Sequence[bool] | 
     return McNemar(b, c, stat, float(special.chdtrc(1, stat)), "chi2-cc")  # chi-square(1) upper tail
 
 
+def min_detectable_drop(sd: float, seeds: int, level: float = 0.95, power: float = 0.8) -> float | None:
+    """The smallest mean paired drop a t test over `seeds` per-seed drops (sample sd `sd`) detects with `power` at
+    two-sided `level`: (t_{(1+level)/2, S-1} + t_{power, S-1}) · sd / √S. None with fewer than two seeds."""
+    if seeds < 2:
+        return None
+    _check_level(level)
+    if not 0.0 < power < 1.0:
+        raise ValueError(f"power must be in (0, 1), got {power!r}")
+    return (t_quantile(level, seeds - 1) + t_quantile(2.0 * power - 1.0, seeds - 1)) * sd / math.sqrt(seeds)
+
+
+def accuracy_half_width(accuracy: float, n: int, level: float = 0.95) -> float:
+    """Half-width of one accuracy's normal-approximation interval from its n examples: z · √(p(1-p)/n)."""
+    from scipy import special
+
+    z = float(special.ndtri((1.0 + level) / 2.0))
+    return z * math.sqrt(max(accuracy * (1.0 - accuracy), 0.0) / n)
+
+
 ABOVE_CHANCE_ALPHA = 0.05
 
 

@@ -194,6 +194,24 @@ def test_intervals_are_clipped_to_what_is_possible_and_two_seeds_warn(tmp_path, 
     assert drop["high"] > 1.0 and drop["low"] < -1.0  # unclipped
 
 
+def test_the_resolution_line_states_test_size_and_minimum_detectable_drop(results, capsys):
+    code, out, _ = cli(capsys, "report", "--results-dir", results, "--format", "json")
+    (ds,) = json.loads(out)["datasets"]
+    assert ds["n"] == syn.N and ds["seeds"] == 5
+    clean = np.mean([np.mean(syn.CLEAN[m]) for m in syn.MODELS])
+    assert ds["accuracy"] == pytest.approx(clean, abs=1e-9)
+    assert ds["half_width"] == pytest.approx(1.959963984540054 * math.sqrt(clean * (1 - clean) / syn.N), abs=1e-9)
+    sds = sorted(np.std(np.subtract(syn.CLEAN[m], [syn.noisy_accuracy(m, n, r, i) for i in range(5)]), ddof=1)
+                 for (m, n, r), d in syn.DROP.items() if d is not None and not (m == "qwen-0.5b" and (n, r) == ("keyboard", 0.2)))
+    sds.append(np.std(np.subtract(syn.CLEAN["qwen-0.5b"][:4], [syn.noisy_accuracy("qwen-0.5b", "keyboard", 0.2, i)
+                                                               for i in range(4)]), ddof=1))
+    sd = sorted(sds)[len(sds) // 2]
+    assert ds["sd"] == pytest.approx(sd, abs=1e-9)
+    assert ds["mde"] == pytest.approx((ss.t.ppf(0.975, 4) + ss.t.ppf(0.8, 4)) * sd / math.sqrt(5), abs=1e-9)
+    code, out, _ = cli(capsys, "report", "--results-dir", results)
+    assert f"Resolution: test set n = {syn.N}" in out and "not reliably detected" in out
+
+
 def test_dataset_filter_keeps_only_that_dataset(tmp_path, capsys):
     store = syn.write_synthetic(tmp_path)
     other = dict(syn.DATASET, name="ag_news", fingerprint="synthetic-ag-v1")

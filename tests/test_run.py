@@ -158,6 +158,16 @@ def test_a_model_that_did_not_learn_is_flagged_in_the_summary_and_the_report(dat
     assert "§" not in capsys.readouterr().out
 
 
+def test_labels_too_rare_for_the_test_split_are_named(tmp_path, capsys):
+    lines = ["id\ttext\tlabel"] + [f"r{i}\tthe film was {'good' if i % 2 else 'bad'} take {i}\t{'pos' if i % 2 else 'neg'}"
+                                   for i in range(100)] + ["rare1\tan odd one\trare"]
+    data = tmp_path / "rare.tsv"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert run_cli([*base_args(data, tmp_path / "results"), "--seeds", "1", "--noise", "swap", "--rate", "0.1"]) == 0
+    err = capsys.readouterr().err
+    assert "classes with too few rows for the test split stay in train: rare; they are never evaluated" in err
+
+
 def test_each_record_says_which_precision_computed_it(data, tmp_path, capsys):
     results = tmp_path / "results"
     assert run_cli([*base_args(data, results), "--seeds", "1", "--noise", "swap", "--rate", "0.1",

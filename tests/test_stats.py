@@ -322,6 +322,16 @@ def test_above_majority_is_the_one_sided_binomial_test(correct, n, rate):
         stats.above_majority(11, 10, 0.5)
 
 
+def test_min_detectable_drop_and_accuracy_half_width_by_formula():
+    # (t_{0.975,4} + t_{0.80,4}) · sd / √5 with scipy's quantiles; one accuracy: 1.96 · √(p(1-p)/n)
+    expected = (ss.t.ppf(0.975, 4) + ss.t.ppf(0.80, 4)) * 0.03 / math.sqrt(5)
+    assert stats.min_detectable_drop(0.03, 5) == pytest.approx(expected, abs=1e-12)
+    assert stats.min_detectable_drop(0.03, 1) is None
+    assert stats.accuracy_half_width(0.85, 900) == pytest.approx(ss.norm.ppf(0.975) * math.sqrt(0.85 * 0.15 / 900),
+                                                                 abs=1e-12)
+    assert round(100 * stats.accuracy_half_width(0.85, 900), 1) == 2.3  # the figure quoted for few-seed studies
+
+
 def test_intervals_separate_rule():
     lo = stats.Estimate(0.1, 0.05, 0.15, 0.95, "t", 5)
     hi = stats.Estimate(0.3, 0.2, 0.4, 0.95, "t", 5)

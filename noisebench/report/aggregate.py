@@ -117,6 +117,7 @@ class Report:
     realized: dict[tuple[str, Noise], stats.Estimate | None]  # (dataset, noise) → mean unit fraction, all arms
     filters: dict[str, list[str]]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    test_sizes: dict[str, int] = field(default_factory=dict)  # dataset → test-set size n
     comparisons: dict | None = None
 
     @property
@@ -125,6 +126,26 @@ class Report:
 
     def rows_of(self, dataset: str) -> list[Row]:
         return [row for row in self.rows if row.arm.dataset == dataset]
+
+    def sensitivity(self, dataset: str) -> dict | None:
+        """What this dataset's test size and seeds can resolve, for the report's metric: n; one accuracy's 95%
+        half-width at the mean clean accuracy; and the smallest paired drop detectable at 80% power (t over the
+        seeds, with the median per-seed sd of this dataset's drops). None when nothing is estimated."""
+        n = self.test_sizes.get(dataset)
+        m = self.settings.metric
+        cleans = [e.point for row in self.rows_of(dataset) if (e := row.clean[m]) is not None]
+        if not n or not cleans:
+            return None
+        p = sum(cleans) / len(cleans)
+        drops = [(d.sd, len(c.paired)) for (a, _), c in self.cells.items()
+                 if a.dataset == dataset and (d := c.estimates[m]["drop"]) is not None and d.sd is not None]
+        out = {"n": n, "accuracy": p, "half_width": stats.accuracy_half_width(p, n, self.settings.level),
+               "sd": None, "seeds": None, "mde": None}
+        if drops:
+            sds, seeds = sorted(s for s, _ in drops), sorted(k for _, k in drops)
+            sd, k = sds[len(sds) // 2], seeds[len(seeds) // 2]
+            out.update(sd=sd, seeds=k, mde=stats.min_detectable_drop(sd, k, self.settings.level))
+        return out
 
 
 def _status(ok: int, expected: int, failed: int) -> str:
@@ -302,7 +323,9 @@ def build(records: list[dict], settings: Settings, filters: dict[str, list[str]]
             key = f"realized|{ds}|{noise.name}|{noise.rate!r}|{noise.variant}"
             realized[(ds, noise)] = est.mean(fractions, key) if fractions else None
     _mark_most_robust(rows, noises, cells)
-    return Report(settings, rows, noises, cells, realized, filters or {})
+    sizes = {rec["dataset"]["name"]: int(rec["dataset"]["n"]) for rec in records
+             if isinstance(rec["dataset"].get("n"), int)}
+    return Report(settings, rows, noises, cells, realized, filters or {}, test_sizes=sizes)
 
 
 def _realized_values(seeds, by_seed: dict[int, dict], field_name: str) -> list[float]:

@@ -116,6 +116,8 @@ def to_json(report: Report) -> dict:
         "models": models,
         "conditions": conditions,
         "noise_levels": levels,
+        "datasets": [{"name": ds, **(report.sensitivity(ds) or {"n": report.test_sizes.get(ds)})}
+                     for ds in report.datasets],
         "comparisons": comparisons,
     }
 

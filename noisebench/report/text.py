@@ -179,8 +179,22 @@ def tables(report: Report) -> list[DatasetTable]:
                 flags.update(_flags(line[-1].text))
             rows.append(line)
         title = f"{ds}: {METRIC_NAMES[metric]} (%) under noise"
-        out.append(DatasetTable(ds, title, columns, rows, _notes(report, flags, any(c.bold for r in rows for c in r))))
+        notes = _notes(report, flags, any(c.bold for r in rows for c in r))
+        sensitivity = report.sensitivity(ds)
+        if sensitivity is not None:
+            notes.append(sensitivity_text(sensitivity))
+        out.append(DatasetTable(ds, title, columns, rows, notes))
     return out
+
+
+def sensitivity_text(s: dict) -> str:
+    """The minimum-detectable-effect line of a dataset (see Report.sensitivity)."""
+    line = (f"Resolution: test set n = {s['n']:,}; at {pct(s['accuracy'])}% one seed's accuracy is known to "
+            f"±{pct(s['half_width'])} points (95%)")
+    if s["mde"] is not None:
+        line += (f"; with {s['seeds']} seeds and the median per-seed sd of the drops here ({pct(s['sd'])} points), "
+                 f"a drop smaller than {pct(s['mde'])} points is not reliably detected (80% power, t over seeds)")
+    return line + "."
 
 
 def _flags(text: str) -> set[str]:
