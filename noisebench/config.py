@@ -45,6 +45,7 @@ DEFAULT_SEEDS = (42, 123, 456, 789, 1024)
 OFFLINE_TRAINING = {"epochs": 3, "batch_size": 32, "max_length": 256}
 LORA_TARGETS = ("qv", "qkvo")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")  # see noisebench.train.resolve_precision
+TRUNCATIONS = ("head", "tail", "head+tail")  # see noisebench.models.common.kept
 SEED_MAX = 2**32 - 1  # numpy / torch generators accept any seed in [0, 2**32)
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -66,6 +67,7 @@ class ModelPlan:
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_targets: str = "qv"
+    truncation: str = "head"  # head | tail | head+tail
     label_map: tuple[tuple[str, str], ...] = ()  # recipe "none": dataset label → checkpoint label
     revision: str | None = None  # recipe "none": the checkpoint's weights (noisebench.models.hub.revision)
 
@@ -78,11 +80,11 @@ class ModelPlan:
                             max_length=self.max_length, lora_rank=self.lora_rank, lora_alpha=self.lora_alpha,
                             lora_targets=self.lora_targets, train_texts=tuple(train_texts), seed=seed,
                             precision=precision, label_names=tuple(label_names), label_map=self.label_map,
-                            revision=self.revision)
+                            revision=self.revision, truncation=self.truncation)
 
     def summary(self) -> dict:
         out = {"name": self.name, "recipe": self.recipe, "lr": self.lr, "pooling": self.pooling,
-               "max_length": self.max_length}
+               "max_length": self.max_length, "truncation": self.truncation}
         if self.recipe == "lora":
             out.update(lora_rank=self.lora_rank, lora_alpha=self.lora_alpha, lora_targets=self.lora_targets)
         return out
@@ -311,7 +313,8 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
                      data_dir: str | None = None, text_col: str | None = None, label_col: str | None = None,
                      id_col: str | None = None, options: Sequence[str] = (), quiet: bool = False,
                      patience: int | None = None, min_epochs: int | None = None,
-                     precision: str = "auto", label_map: str | None = None) -> RunConfig:
+                     precision: str = "auto", label_map: str | None = None,
+                     truncation: str = "head") -> RunConfig:
     """Validate a run request (see the module docstring for defaults); one UsageError lists every problem."""
     errors: list[str] = []
     offline_default = model is None
@@ -324,6 +327,8 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
                         ("max-length", max_length), ("lr", lr), ("lora-rank", lora_rank),
                         ("lora-alpha", lora_alpha), ("patience", patience), ("min-epochs", min_epochs)):
         _positive(name, value, errors)
+    if truncation not in TRUNCATIONS:
+        errors.append(f"--truncation {truncation!r}: choose from {', '.join(TRUNCATIONS)}")
     if precision not in PRECISIONS:
         errors.append(f"--precision {precision!r}: choose from {', '.join(PRECISIONS)}")
     if min_epochs is not None and min_epochs > training["epochs"]:
@@ -380,7 +385,7 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
             continue
         plans.append(ModelPlan(name=spec.name, spec=spec, recipe=chosen, pooling=pooling,
                                lr=None if model_lr is None or chosen == "none" else float(model_lr),
-                               max_length=training["max_length"], **lora, **as_is))
+                               max_length=training["max_length"], truncation=truncation, **lora, **as_is))
 
     lora_flags = [f for f, v in (("--lora-rank", lora_rank), ("--lora-alpha", lora_alpha),
                                  ("--lora-targets", lora_targets)) if v is not None]

@@ -94,6 +94,7 @@ class Realized(TypedDict, total=False):
     unit_fraction: float
     changed_examples: float
     draw: str  # short hash of the (noisy) test texts: equal draws ⇔ the same texts
+    unit_fraction_visible: float  # the unit fraction inside the model's input window (see run.truncation_section)
 
 
 class Predictions(TypedDict):
@@ -119,6 +120,7 @@ class Record(TypedDict, total=False):
     predictions: Predictions | None
     timing: dict[str, float]
     provenance: dict[str, Any]
+    truncation: dict[str, Any]  # {"policy", "truncated_fraction", "visible_fraction"} of the cell's test inputs
 
 
 CLEAN_CONDITION: NoiseCondition = {"name": CLEAN, "rate": 0.0, "options": {}}

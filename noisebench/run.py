@@ -239,18 +239,69 @@ def _run_units(units: list[Unit], wanted: list[NoiseCondition], store: ResultsSt
                     outcome.failed.append(_failed(store, unit, condition, str(e), static, config))
                 progress.advance_cells(len(todo))
                 continue
+            clean_windows = clf.windows(noisy.texts)
             for condition, _ in todo:
                 texts, level = noisy.get(condition, unit.seed)
+                windows = clean_windows if condition["name"] == records.CLEAN else clf.windows(texts)
+                level = _visible_level(condition, noisy.texts, clean_windows, texts, windows, level)
                 started = time.perf_counter()
                 logits = train.predict(clf, texts, device=device, batch_size=2 * config.batch_size,
                                        progress=progress.predict_callback(label, condition), precision=precision)
                 record = _record(unit, condition, logits, level, training, static, config,
                                  eval_seconds=time.perf_counter() - started, info=clf.info)
+                record["truncation"] = truncation_section(texts, windows, unit.options.truncation)
                 outcome.written.append(store.put(record).stem)
                 progress.advance_cells(1)
             if hasattr(clf, "save_patch_cache"):  # BLT: later runs reuse exactly these patch boundaries
                 clf.save_patch_cache(store.root / PATCHES)
             del clf
+
+
+def _seen(text: str, window: tuple) -> str:
+    return "".join(text[s:e] for s, e in window)
+
+
+def truncation_section(texts: list[str], windows: list[tuple], policy: str) -> dict:
+    """How much of its inputs a cell's model saw: the share of test texts cut at the input limit and the mean share
+    of each text inside the window (characters; an empty text counts as fully seen)."""
+    seen = [sum(e - s for s, e in w) for w in windows]
+    cut = [v < len(t) for v, t in zip(seen, texts, strict=True)]
+    return {"policy": policy, "truncated_fraction": sum(cut) / len(texts) if texts else 0.0,
+            "visible_fraction": (sum(v / len(t) if t else 1.0 for v, t in zip(seen, texts, strict=True)) / len(texts)
+                                 if texts else 1.0)}
+
+
+def _whole(window: tuple, text: str) -> bool:
+    return not text or (len(window) == 1 and window[0] == (0, len(text)))
+
+
+def _aligned(clean: str, noisy: str, window: tuple) -> str:
+    """The part of `clean` that corresponds to the part of `noisy` inside `window` (character alignment of the two
+    texts, so edits that shift positions do not shift the window)."""
+    import difflib
+
+    to_clean = [0] * (len(noisy) + 1)
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, clean, noisy, autojunk=False).get_opcodes():
+        for j in range(j1, j2 + 1):
+            to_clean[j] = i1 + (j - j1 if tag == "equal" else (i2 - i1 if j == j2 else 0))
+    return "".join(clean[to_clean[s]:to_clean[e]] for s, e in window)
+
+
+def _visible_level(condition: NoiseCondition, clean: list[str], clean_windows: list[tuple], noisy: list[str],
+                   noisy_windows: list[tuple], level: Realized) -> Realized:
+    """The realized level again, inside the model's window: each noisy text cut to what the model sees of it, and
+    its clean text to the aligned part. Equal to the whole-text level when nothing was cut."""
+    if condition["name"] == records.CLEAN:
+        return {**level, "unit_fraction_visible": 0.0}
+    if all(_whole(w, t) for w, t in zip(noisy_windows, noisy, strict=True)):
+        return {**level, "unit_fraction_visible": level["unit_fraction"]}
+    from noisebench.noise import measure_dataset
+
+    pairs = [(c, n) if _whole(w, n) else (_aligned(c, n, w), _seen(n, w))
+             for c, n, w in zip(clean, noisy, noisy_windows, strict=True)]
+    inside = measure_dataset([c for c, _ in pairs], [n for _, n in pairs], noise=condition["name"],
+                             **condition["options"])
+    return {**level, "unit_fraction_visible": inside.unit_fraction}
 
 
 def _done(store: ResultsStore, record_id: str) -> bool:

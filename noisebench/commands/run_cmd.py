@@ -50,6 +50,8 @@ def run(
     min_epochs: Annotated[int | None, Opt(help="Never stop before this many epochs (default 1).")] = None,
     max_length: Annotated[int | None, Opt(help="Truncate to this many tokens/bytes (default: the family's).")]
     = None,
+    truncation: Annotated[str, Opt(help="What a too-long text keeps: head (default) | tail | head+tail (both "
+                                   "ends, half each).")] = "head",
     device: Annotated[str, Opt(help="auto | cpu | cuda | cuda:N.")] = "auto",
     precision: Annotated[str, Opt(help="auto (bf16 on GPUs with compute capability >= 8.0, fp16 + gradient scaler "
                                   "on Volta/Turing, fp32 on CPU) | bf16 | fp16 | fp32.")] = "auto",
@@ -82,7 +84,8 @@ def run(
                               grad_accum=grad_accum, lr=lr, max_length=max_length, device=device,
                               results_dir=results_dir, data_dir=data_dir, text_col=text_col, label_col=label_col,
                               id_col=id_col, options=option or (), quiet=quiet, patience=patience,
-                              min_epochs=min_epochs, precision=precision, label_map=label_map)
+                              min_epochs=min_epochs, precision=precision, label_map=label_map,
+                              truncation=truncation)
     err = Console(stderr=True, soft_wrap=True)
     if config.offline_default and not quiet:
         err.print(config.describe_default(), highlight=False)

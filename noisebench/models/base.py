@@ -43,10 +43,13 @@ class ModelOptions:
     label_names: tuple[str, ...] = ()  # the dataset's labels, in class-index order (recipe "none" maps onto them)
     label_map: tuple[tuple[str, str], ...] = ()  # recipe "none": (dataset label, checkpoint label) overrides
     revision: str | None = None  # recipe "none": what identifies the weights (hub commit or folder content hash)
+    truncation: str = "head"  # what a too-long text keeps: head | tail | head+tail (noisebench.models.common)
 
     def identity(self) -> dict:
         """The options that change the trained model (for hashing cells); LoRA fields only for the lora recipe."""
         out: dict[str, Any] = {"pooling": self.pooling, "max_length": self.max_length}
+        if self.truncation != "head":  # head is the default: cells stored before the option keep their identity
+            out["truncation"] = self.truncation
         if self.recipe == "none":
             out.update(revision=self.revision, label_map=dict(self.label_map))
         if self.recipe == "lora":
@@ -75,6 +78,9 @@ class Classifier(Protocol):
     def forward(self, batch: dict[str, Any]) -> Any:
         """Logits [B, num_labels] for a batch from `encode` (already moved to the module's device).
         An example's logits must not depend on the other examples in its batch (padding-invariant)."""
+
+    def windows(self, texts: Sequence[str]) -> list[tuple[tuple[int, int], ...]]:
+        """The character spans of each text inside the model's input window (after truncation)."""
 
     def trainable_state(self) -> dict[str, Any]:
         """The tensors a checkpoint must keep: all weights for `full`; only pooler/head (and LoRA) otherwise."""

@@ -41,7 +41,7 @@ import numpy as np
 from noisebench.errors import UsageError
 from noisebench.models import MODELS
 from noisebench.models.base import ModelOptions, ModelSpec
-from noisebench.models.common import BACKBONE_SEED, Truncation
+from noisebench.models.common import BACKBONE_SEED, Truncation, Window, kept, unit_window
 
 BOS = 1
 BYTE_OFFSET = 4
@@ -55,9 +55,12 @@ LORA_TARGETS = {"qv": ("q_proj", "v_proj"), "qkvo": ("q_proj", "k_proj", "v_proj
 TRUNCATION = Truncation("bytes", DEFAULT_MAX_BYTES, 8192, "UTF-8 bytes of the text; BOS is added on top")
 
 
-def byte_ids(text: str, max_bytes: int = DEFAULT_MAX_BYTES) -> list[int]:
-    """`[BOS] + [b + 4 for b in utf8(text)[:max_bytes]]` (truncation may cut a multi-byte character)."""
-    return [BOS] + [b + BYTE_OFFSET for b in text.encode("utf-8")[:max_bytes]]
+def byte_ids(text: str, max_bytes: int = DEFAULT_MAX_BYTES, policy: str = "head") -> list[int]:
+    """`[BOS] + [b + 4 for b in utf8(text)[:max_bytes]]` (truncation may cut a multi-byte character); `policy`
+    tail / head+tail keeps the end / both ends instead of the head."""
+    data = text.encode("utf-8")
+    chosen = data[:max_bytes] if policy == "head" else bytes(data[i] for i in kept(len(data), max_bytes, policy))
+    return [BOS] + [b + BYTE_OFFSET for b in chosen]
 
 
 def lora_target_regex(targets: str) -> str:
@@ -272,10 +275,12 @@ class BltClassifier:
     """Meets `noisebench.models.base.Classifier`. Batches: input_ids [B, S], attention_mask [B, S],
     patch_lengths [B, P], patch_mask [B, P] (CPU tensors from `encode`)."""
 
-    def __init__(self, module: Any, info: dict, max_bytes: int, patcher_batch_tokens: int = 16384) -> None:
+    def __init__(self, module: Any, info: dict, max_bytes: int, patcher_batch_tokens: int = 16384,
+                 policy: str = "head") -> None:
         self.module = module
         self.info = info
         self.max_bytes = max_bytes
+        self.policy = policy
         self.patcher_batch_tokens = patcher_batch_tokens
         self._patch_cache: PatchCache | None = None
 
@@ -296,7 +301,7 @@ class BltClassifier:
 
     def patch_lengths(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Each text's real patch lengths (cached; the patcher runs only on texts not seen before)."""
-        ids = [byte_ids(t, self.max_bytes) for t in texts]
+        ids = [byte_ids(t, self.max_bytes, self.policy) for t in texts]
         keys = [hashlib.sha256(bytes(i - BYTE_OFFSET for i in row[1:])).hexdigest() for row in ids]
         missing = {k: row for k, row in zip(keys, ids, strict=True) if self.patch_cache.get(k) is None}
         if missing:
@@ -352,10 +357,13 @@ class BltClassifier:
                 self.patch_cache.put(key, patch_lengths_from_entropies(
                     entropies[r, : len(rows[key])], blt.config.patching_threshold, blt.config.max_patch_length))
 
+    def windows(self, texts: Sequence[str]) -> list[Window]:
+        return [unit_window(t, "bytes", self.max_bytes, self.policy) for t in texts]
+
     def encode(self, texts: Sequence[str]) -> dict[str, Any]:
         import torch
 
-        ids = [byte_ids(t, self.max_bytes) for t in texts]
+        ids = [byte_ids(t, self.max_bytes, self.policy) for t in texts]
         patches = self.patch_lengths(texts)
         seq = max(len(row) for row in ids)
         rows = [p.tolist() + ([seq - len(i)] if seq > len(i) else []) for i, p in zip(ids, patches, strict=True)]
@@ -453,7 +461,7 @@ def classifier_from_model(blt: Any, options: ModelOptions, *, source: str, drop_
         "patching": "entropy (frozen patcher, cached boundaries)", "pooling": pooling, "licence": LICENCE,
         "lora_target_regex": lora_target_regex(options.lora_targets) if options.recipe == "lora" else None,
     }
-    return BltClassifier(module, info, max_bytes)
+    return BltClassifier(module, info, max_bytes, policy=options.truncation)
 
 
 def _add_lora(blt: Any, options: ModelOptions, generator: Any) -> None:

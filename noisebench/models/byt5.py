@@ -48,8 +48,8 @@ def full_config() -> Any:
                     num_heads=6, feed_forward_proj="gated-gelu", relative_attention_num_buckets=32, dropout_rate=0.1)
 
 
-def byte_encoder(max_bytes: int) -> UnitEncoder:
-    return UnitEncoder("bytes", max_bytes, offset=BYTE_OFFSET, suffix=(EOS,), pad_id=PAD)
+def byte_encoder(max_bytes: int, policy: str = "head") -> UnitEncoder:
+    return UnitEncoder("bytes", max_bytes, offset=BYTE_OFFSET, suffix=(EOS,), pad_id=PAD, policy=policy)
 
 
 def _module(encoder: Any, num_labels: int) -> Any:
@@ -98,7 +98,7 @@ def build(spec: ModelSpec, options: ModelOptions, device: Any) -> Adapter:
     module.float().to(device)
     info = {"source": source, "tokenizer": "byte (UTF-8 byte + 3, </s>=1, pad 0)", "pooling": "mean",
             "truncation": TRUNCATION.describe(max_bytes), "max_length": max_bytes, "recipe": options.recipe}
-    return Adapter(module, byte_encoder(max_bytes), info, options.recipe)
+    return Adapter(module, byte_encoder(max_bytes, options.truncation), info, options.recipe)
 
 
 NOTE = "head truncation: 512 bytes by default, at most 1024"

@@ -37,9 +37,9 @@ def aligned_padding(length: int, rate: int = 4) -> int:
     return -(-length // rate) * rate + rate
 
 
-def char_encoder(max_chars: int) -> UnitEncoder:
+def char_encoder(max_chars: int, policy: str = "head") -> UnitEncoder:
     return UnitEncoder("characters", max_chars, offset=0, prefix=(CLS,), suffix=(SEP,), pad_id=PAD,
-                       min_padding=aligned_padding)
+                       min_padding=aligned_padding, policy=policy)
 
 
 def build(spec: ModelSpec, options: ModelOptions, device: Any) -> Adapter:
@@ -55,7 +55,7 @@ def build(spec: ModelSpec, options: ModelOptions, device: Any) -> Adapter:
         source = describe_source(spec.source)
     info = {"source": source, "tokenizer": "char-codepoint ([CLS]=U+E000, [SEP]=U+E001, pad 0)",
             "truncation": TRUNCATION.describe(max_chars), "max_length": max_chars}
-    return finish(model, char_encoder(max_chars), spec, options, device, new_keys=new_keys,
+    return finish(model, char_encoder(max_chars, options.truncation), spec, options, device, new_keys=new_keys,
                   lora_targets=BERT_LORA, info=info)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from noisebench.config import TRUNCATIONS  # what a too-long text keeps: head, tail or both ends
 from noisebench.errors import RunError, UsageError
 from noisebench.models.base import ModelOptions
 
@@ -49,6 +50,58 @@ class Truncation:
 
 
 SUBWORD_TRUNCATION = Truncation("tokens", 128, 512, "including the special tokens")
+Window = tuple[tuple[int, int], ...]  # the character spans of a text that a model sees
+
+
+def kept(n: int, budget: int, policy: str = "head") -> list[int]:
+    """Indices of the `n` units a text keeps under `budget`: all when they fit; else the first `budget` (head),
+    the last (tail), or the first ⌈budget/2⌉ and the last ⌊budget/2⌋ (head+tail)."""
+    if n <= budget:
+        return list(range(n))
+    if policy == "head":
+        return list(range(budget))
+    if policy == "tail":
+        return list(range(n - budget, n))
+    if policy == "head+tail":
+        first = (budget + 1) // 2
+        return list(range(first)) + list(range(n - (budget - first), n))
+    raise UsageError(f"unknown truncation {policy!r}; choose from: {', '.join(TRUNCATIONS)}")
+
+
+def _spans(index_spans: Sequence[tuple[int, int]], indices: Sequence[int], text_len: int) -> Window:
+    """Character spans covered by the kept units (unit i covers index_spans[i]); runs of consecutive units merge,
+    and a text that keeps every unit is seen whole (its leading and trailing spaces included)."""
+    if len(indices) == len(index_spans):
+        return ((0, text_len),) if text_len else ()
+    out: list[list[int]] = []
+    for i in indices:
+        start, end = index_spans[i]
+        if out and out[-1][2] == i - 1:
+            out[-1][1], out[-1][2] = end, i
+        else:
+            out.append([start if out or i else 0, end, i])
+    return tuple((s, e) for s, e, _ in out)
+
+
+def unit_window(text: str, unit: str, budget: int, policy: str) -> Window:
+    """What a byte- or character-level model sees of `text` (a cut multi-byte character counts as seen)."""
+    if unit == "characters":
+        return _spans([(i, i + 1) for i in range(len(text))], kept(len(text), budget, policy), len(text))
+    byte_to_char = [i for i, ch in enumerate(text) for _ in range(len(ch.encode("utf-8")))]
+    return _spans([(c, c + 1) for c in byte_to_char], kept(len(byte_to_char), budget, policy), len(text))
+
+
+def token_window(tokenizer: Any, texts: Sequence[str], budget: int, policy: str) -> list[Window]:
+    """What a subword model sees of each text: the character offsets of the tokens it keeps (fast tokenizers);
+    a slow tokenizer without offsets gets the kept share of the text's characters, in proportion."""
+    texts = list(texts)
+    if getattr(tokenizer, "is_fast", False):
+        out = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        return [_spans([tuple(o) for o in offs], kept(len(offs), budget, policy), len(t))
+                for t, offs in zip(texts, out, strict=True)]
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return [((0, len(t)),) if len(row) <= budget else ((0, round(len(t) * budget / len(row))),)
+            for t, row in zip(texts, ids, strict=True)]
 
 
 def count_parameters(module: Any) -> tuple[int, int]:
@@ -146,23 +199,35 @@ def masked_mean(states: Any, mask: Any) -> Any:
 
 
 class TokenizerEncoder:
-    """Subword encoding with a `transformers` tokenizer: special tokens added, head truncation at `max_length`
-    tokens (specials included), right padding to the longest row of the batch."""
+    """Subword encoding with a `transformers` tokenizer: special tokens added, truncation at `max_length` tokens
+    (specials included), right padding to the longest row of the batch. A too-long text keeps its head (the
+    tokenizer's right truncation), its tail (left truncation), or both (head+tail: the characters of its first
+    ⌈budget/2⌉ and last ⌊budget/2⌋ tokens, joined by a space, then tokenized)."""
 
-    def __init__(self, tokenizer: Any, max_length: int) -> None:
+    def __init__(self, tokenizer: Any, max_length: int, policy: str = "head") -> None:
         tokenizer.padding_side = "right"
-        tokenizer.truncation_side = "right"
+        tokenizer.truncation_side = "left" if policy == "tail" else "right"
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.policy = policy
+        self.budget = max(1, max_length - tokenizer.num_special_tokens_to_add(pair=False))
+
+    def _inputs(self, texts: Sequence[str]) -> list[str]:
+        if self.policy != "head+tail":
+            return list(texts)
+        return [" ".join(t[s:e] for s, e in w) for t, w in zip(texts, self.windows(texts), strict=True)]
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
-        ids = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        ids = self.tokenizer(self._inputs(texts), truncation=True, max_length=self.max_length)["input_ids"]
         return [len(row) for row in ids]
 
     def encode(self, texts: Sequence[str]) -> dict[str, Any]:
-        out = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, padding="longest",
+        out = self.tokenizer(self._inputs(texts), truncation=True, max_length=self.max_length, padding="longest",
                              return_tensors="pt")
         return {k: out[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in out}
+
+    def windows(self, texts: Sequence[str]) -> list[Window]:
+        return token_window(self.tokenizer, texts, self.budget, self.policy)
 
 
 class UnitEncoder:
@@ -174,16 +239,22 @@ class UnitEncoder:
     sees the same padding alone as in any batch."""
 
     def __init__(self, unit: str, max_units: int, *, offset: int, prefix: Sequence[int] = (),
-                 suffix: Sequence[int] = (), pad_id: int = 0, min_padding: Callable[[int], int] | None = None) -> None:
+                 suffix: Sequence[int] = (), pad_id: int = 0, min_padding: Callable[[int], int] | None = None,
+                 policy: str = "head") -> None:
         if unit not in ("bytes", "characters"):
             raise ValueError(f"unit must be bytes or characters, not {unit!r}")
-        self.unit, self.max_units, self.offset = unit, max_units, offset
+        self.unit, self.max_units, self.offset, self.policy = unit, max_units, offset, policy
         self.prefix, self.suffix, self.pad_id = list(prefix), list(suffix), pad_id
         self.min_padding = min_padding
 
     def ids(self, text: str) -> list[int]:
-        units = text.encode("utf-8")[: self.max_units] if self.unit == "bytes" else map(ord, text[: self.max_units])
-        return self.prefix + [u + self.offset for u in units] + self.suffix
+        units = list(text.encode("utf-8")) if self.unit == "bytes" else [ord(ch) for ch in text]
+        chosen = units[: self.max_units] if self.policy == "head" else [
+            units[i] for i in kept(len(units), self.max_units, self.policy)]
+        return self.prefix + [u + self.offset for u in chosen] + self.suffix
+
+    def windows(self, texts: Sequence[str]) -> list[Window]:
+        return [unit_window(t, self.unit, self.max_units, self.policy) for t in texts]
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
         extra = len(self.prefix) + len(self.suffix)
@@ -235,6 +306,9 @@ class Adapter:
 
     def encode(self, texts: Sequence[str]) -> dict[str, Any]:
         return self.encoder.encode(texts)
+
+    def windows(self, texts: Sequence[str]) -> list[Window]:
+        return self.encoder.windows(texts)
 
     def forward(self, batch: dict[str, Any]) -> Any:
         out = self.module(**batch)

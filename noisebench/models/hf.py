@@ -67,13 +67,13 @@ def build(spec: ModelSpec, options: ModelOptions, device: Any) -> Any:
             raise UsageError(f"{spec.name}: the tokenizer has neither a pad nor an EOS token to pad batches with")
         tokenizer.pad_token = tokenizer.eos_token
     if options.recipe == AS_IS:
-        return _as_is(spec, options, device, tokenizer, TokenizerEncoder(tokenizer, max_length),
+        return _as_is(spec, options, device, tokenizer, TokenizerEncoder(tokenizer, max_length, options.truncation),
                       {"truncation": truncation.describe(max_length), "max_length": max_length})
     model, new_keys = load_pretrained(spec.source, options.num_labels, options.seed,
                                       pad_token_id=tokenizer.pad_token_id)
     info = {"source": describe_source(spec.source), "tokenizer": f"{type(tokenizer).__name__} (from checkpoint)",
             "model_type": config.model_type, "truncation": truncation.describe(max_length), "max_length": max_length}
-    return finish(model, TokenizerEncoder(tokenizer, max_length), spec, options, device, new_keys=new_keys,
+    return finish(model, TokenizerEncoder(tokenizer, max_length, options.truncation), spec, options, device, new_keys=new_keys,
                   lora_targets=lora_targets_for(config.model_type), info=info)
 
 

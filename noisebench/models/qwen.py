@@ -27,7 +27,7 @@ from typing import Any
 from noisebench.errors import UsageError
 from noisebench.models import MODELS
 from noisebench.models.base import ModelOptions, ModelSpec
-from noisebench.models.common import BACKBONE_SEED, Truncation
+from noisebench.models.common import BACKBONE_SEED, Truncation, Window, kept, token_window
 
 HUB_ID = "Qwen/Qwen2.5-1.5B"
 LICENCE = "Apache-2.0 (Qwen2.5-1.5B)"
@@ -92,15 +92,24 @@ def tiny_model(tokenizer: Any, num_labels: int) -> Any:
 class QwenClassifier:
     """Meets `noisebench.models.base.Classifier`. Batches: input_ids [B, S], attention_mask [B, S]."""
 
-    def __init__(self, module: Any, tokenizer: Any, info: dict, max_tokens: int) -> None:
+    def __init__(self, module: Any, tokenizer: Any, info: dict, max_tokens: int, policy: str = "head") -> None:
         self.module = module
         self.tokenizer = tokenizer
         self.info = info
         self.max_tokens = max_tokens
+        self.policy = policy
 
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
-        out = self.tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=self.max_tokens)
-        return [ids or [self.tokenizer.pad_token_id] for ids in out["input_ids"]]
+        if self.policy == "head":
+            out = self.tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=self.max_tokens)
+            rows = out["input_ids"]
+        else:
+            rows = [[row[i] for i in kept(len(row), self.max_tokens, self.policy)]
+                    for row in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+        return [ids or [self.tokenizer.pad_token_id] for ids in rows]
+
+    def windows(self, texts: Sequence[str]) -> list[Window]:
+        return token_window(self.tokenizer, texts, self.max_tokens, self.policy)
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
         return [len(ids) for ids in self._ids(texts)]
@@ -234,7 +243,7 @@ def build(spec: ModelSpec, options: ModelOptions, device: Any) -> QwenClassifier
             else "byte-level BPE",
             "truncation": TRUNCATION.describe(max_tokens), "pooling": "last non-pad token",
             "pad_token_id": tokenizer.pad_token_id}
-    return QwenClassifier(module, tokenizer, info, max_tokens)
+    return QwenClassifier(module, tokenizer, info, max_tokens, policy=options.truncation)
 
 
 DESCRIPTION = ("causal LM as a sequence classifier (last non-pad token, float32 score head), LoRA on q,v or q,k,v,o "

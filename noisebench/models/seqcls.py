@@ -105,7 +105,7 @@ def subword_builder(*, tiny_config: Callable[[int], Any], full_config: Callable[
             source = describe_source(spec.source)
         info = {"source": source, "tokenizer": tokenizer_kind, "vocab_size": len(tokenizer),
                 "truncation": truncation.describe(max_length), "max_length": max_length}
-        return finish(model, TokenizerEncoder(tokenizer, max_length), spec, options, device,
+        return finish(model, TokenizerEncoder(tokenizer, max_length, options.truncation), spec, options, device,
                       new_keys=new_keys, lora_targets=lora_targets, info=info)
 
     return build

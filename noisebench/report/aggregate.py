@@ -100,8 +100,9 @@ class Cell:
     failed: list[int]
     estimates: dict[str, dict[str, stats.Estimate | None]]  # metric → {"clean", "noisy", "drop"}
     drops: dict[str, np.ndarray]  # metric → per-seed drops [len(paired)], in `paired` order
-    realized: dict[str, stats.Estimate | None]  # "unit_fraction", "edit_ratio"
+    realized: dict[str, stats.Estimate | None]  # "unit_fraction", "edit_ratio", "unit_fraction_visible"
     most_robust: dict[str, bool]
+    truncation: dict[str, float] | None = None  # mean over paired seeds: truncated_fraction, visible_fraction
 
     @property
     def missing(self) -> list[int]:
@@ -399,9 +400,12 @@ def _cell(arm: Arm, noise: Noise, expected, ok_clean, by_seed, est: _Estimator) 
         else:
             estimates[m] = {"clean": None, "noisy": None, "drop": None}
     realized = {}
-    for name in ("unit_fraction", "edit_ratio"):
+    for name in ("unit_fraction", "edit_ratio", "unit_fraction_visible"):
         values = _realized_values(paired, ok_noisy, name)
         realized[name] = est.mean(values, f"{key}|realized|{name}") if values else None
+    cuts = [t for s in paired if isinstance(t := ok_noisy[s].get("truncation"), dict)]
+    truncation = {k: sum(float(t[k]) for t in cuts) / len(cuts) for k in ("truncated_fraction", "visible_fraction")
+                  } if cuts and all(isinstance(t.get("truncated_fraction"), (int, float)) for t in cuts) else None
     return Cell(
         arm=arm,
         noise=noise,
@@ -413,6 +417,7 @@ def _cell(arm: Arm, noise: Noise, expected, ok_clean, by_seed, est: _Estimator) 
         drops=drops,
         realized=realized,
         most_robust={m: False for m in METRICS},
+        truncation=truncation,
     )
 
 

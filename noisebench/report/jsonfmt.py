@@ -30,6 +30,7 @@ nothing was measured. Floats are rounded to 12 significant digits so the file is
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from noisebench.report.aggregate import METRICS, Report
 from noisebench.stats import Estimate
@@ -84,7 +85,7 @@ def to_json(report: Report) -> dict:
         a = row.arm
         for noise in report.noises.get(a.dataset, []):
             cell = report.cells[(a, noise)]
-            entry = {
+            entry: dict[str, Any] = {
                 "dataset": a.dataset, "model": a.model, "recipe": a.recipe, "variant": a.variant, "label": a.label,
                 "noise": {"name": noise.name, "rate": noise.rate, "variant": noise.variant, "label": noise.label},
                 "status": cell.status,
@@ -93,6 +94,7 @@ def to_json(report: Report) -> dict:
             for m in METRICS:
                 entry[m] = {k: _est(v) for k, v in cell.estimates[m].items()}
             entry["realized"] = {k: _est(v) for k, v in cell.realized.items()}
+            entry["truncation"] = cell.truncation
             entry["most_robust"] = dict(cell.most_robust)
             conditions.append(entry)
     levels = [

@@ -180,11 +180,34 @@ def tables(report: Report) -> list[DatasetTable]:
             rows.append(line)
         title = f"{ds}: {METRIC_NAMES[metric]} (%) under noise"
         notes = _notes(report, flags, any(c.bold for r in rows for c in r))
+        cut = truncation_text(report, ds)
+        if cut:
+            notes.append(cut)
         sensitivity = report.sensitivity(ds)
         if sensitivity is not None:
             notes.append(sensitivity_text(sensitivity))
         out.append(DatasetTable(ds, title, columns, rows, notes))
     return out
+
+
+def truncation_text(report: Report, dataset: str) -> str | None:
+    """A note when any condition's model saw less than its whole inputs (None when nothing was cut)."""
+    cells = [c for (a, _), c in report.cells.items()
+             if a.dataset == dataset and c.truncation and c.truncation["truncated_fraction"] > 0]
+    if not cells:
+        return None
+    worst = max(cells, key=lambda c: c.truncation["truncated_fraction"])  # type: ignore[index]
+    t = worst.truncation
+    assert t is not None
+    line = (f"Truncation: in {len(cells)} condition(s) some test texts were longer than the model's input; at worst "
+            f"{pct(t['truncated_fraction'])}% of them were cut ({worst.arm.label} · {worst.noise.label} "
+            f"@{rate_text(worst.noise.rate)}), the model seeing {pct(t['visible_fraction'])}% of each text on "
+            "average")
+    inside, whole = worst.realized.get("unit_fraction_visible"), worst.realized.get("unit_fraction")
+    if inside is not None and whole is not None:
+        line += (f"; the realized level inside its window was {fixed(inside.point, 3)} against "
+                 f"{fixed(whole.point, 3)} over whole texts")
+    return line + ". Noise beyond the window cannot cost accuracy: raise --max-length or use --truncation tail|head+tail."
 
 
 def sensitivity_text(s: dict) -> str:

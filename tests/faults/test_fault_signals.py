@@ -34,12 +34,17 @@ def test_sigkill_at_random_times_then_a_rerun_gives_the_uninterrupted_records(fa
     completes, check it against the reference and start a new chain, until KILLS kills have landed."""
     rng = random.Random(FAULT_SEED)
     startup = startup_seconds()
+    # One uninterrupted run's duration on this machine now: kills are spread from the end of start-up to past it,
+    # so they land in training, checkpointing, evaluation and record writing alike, whatever the machine's load.
+    started = time.perf_counter()
+    subprocess.run(command(fault_data, tmp_path / "timing"), env=env(), check=True, capture_output=True, timeout=600)
+    whole = time.perf_counter() - started
     chain, kills, phases = 0, 0, []
     results = tmp_path / f"chain-{chain}"
     while kills < KILLS:
         proc = subprocess.Popen(command(fault_data, results), env=env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        delay = startup + rng.uniform(0.0, 2.0)
+        delay = rng.uniform(startup, max(whole, startup + 1.0))
         try:
             proc.wait(timeout=delay)
         except subprocess.TimeoutExpired:
