@@ -326,6 +326,8 @@ def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: An
 
     folder = store.checkpoints_dir / unit.id()
     clf = build_classifier(unit.plan.spec, unit.options, device)
+    if clf.info.get("new_head_keys"):  # expected for a pretrained backbone: its classification head is new
+        echo(f"{label}: newly initialised head (not in the checkpoint): {', '.join(clf.info['new_head_keys'])}")
     if unit.as_is:  # nothing to train or keep: the checkpoint is the model
         from noisebench.models.common import count_parameters
 

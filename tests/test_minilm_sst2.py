@@ -76,3 +76,35 @@ def test_minilm_sst2_clean_and_noisy_accuracy(shared_data, minilm_available):
     print(f"\nMiniLM on SST-2 dev: clean {clean_acc:.3f}, substitute@0.1 {noisy_acc:.3f}")
     assert clean_acc >= 0.80
     assert noisy_acc < clean_acc
+
+
+def test_a_pretrained_model_on_a_small_user_file_trains_or_says_it_did_not(shared_data, tmp_path, capsys):
+    """~200 rows of a user CSV with the real pretrained MiniLM: the run either learns (clean accuracy above the
+    test set's majority class) or says, in its summary and in the report, that it did not — the two never
+    disagree with the stored one-sided binomial test."""
+    import csv
+    import json
+
+    from noisebench.cli import run_cli
+    from noisebench.store import ResultsStore
+    from noisebench.stats import ABOVE_CHANCE_ALPHA
+
+    lines = (shared_data / "sst2" / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:201]
+    path = tmp_path / "reviews.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        for line in lines:
+            text, label = line.split("\t")
+            writer.writerow([text, "positive" if label == "1" else "negative"])
+    results = tmp_path / "results"
+    assert run_cli(["run", "--model", "minilm", "--dataset", str(path), "--results-dir", str(results), "--seeds", "1",
+                    "--noise", "swap", "--rate", "0.1", "--max-length", "64", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    (clean,) = [r for r in ResultsStore(results).load()[0] if r["noise"]["name"] == "clean"]
+    learned = clean["metrics"]["p_above_majority"] <= ABOVE_CHANCE_ALPHA
+    assert ("did not learn" not in err) == learned
+    assert run_cli(["report", "--results-dir", str(results), "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["models"]
+    assert (row["not_above_majority"] == []) == learned
+    assert clean["metrics"]["accuracy"] > clean["metrics"]["majority_rate"] or not learned

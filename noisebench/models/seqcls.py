@@ -67,7 +67,8 @@ def finish(model: Any, encoder: Any, spec: ModelSpec, options: ModelOptions, dev
     with seeded(options.seed):
         apply_recipe(model, options, head=head, lora_targets=lora_targets, generator=generator)
     model.float().to(device)
-    info = {**info, "recipe": options.recipe, "trainable": f"head {head}" if options.recipe == "probe" else (
+    info = {**info, "new_head_keys": sorted(new_keys), "recipe": options.recipe,
+            "trainable": f"head {head}" if options.recipe == "probe" else (
         f"LoRA {options.lora_targets} r={options.lora_rank} + head {head}" if options.recipe == "lora" else "all")}
     return Adapter(model, encoder, info, options.recipe)
 

