@@ -86,8 +86,8 @@ def test_a_pretrained_model_on_a_small_user_file_trains_or_says_it_did_not(share
     import json
 
     from noisebench.cli import run_cli
-    from noisebench.store import ResultsStore
     from noisebench.stats import ABOVE_CHANCE_ALPHA
+    from noisebench.store import ResultsStore
 
     lines = (shared_data / "sst2" / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:201]
     path = tmp_path / "reviews.csv"
