@@ -85,6 +85,8 @@ def _spans(index_spans: Sequence[tuple[int, int]], indices: Sequence[int], text_
 
 def unit_window(text: str, unit: str, budget: int, policy: str) -> Window:
     """What a byte- or character-level model sees of `text` (a cut multi-byte character counts as seen)."""
+    if (len(text) if unit == "characters" else len(text.encode("utf-8"))) <= budget:  # fits: the common case
+        return ((0, len(text)),) if text else ()
     if unit == "characters":
         return _spans([(i, i + 1) for i in range(len(text))], kept(len(text), budget, policy), len(text))
     byte_to_char = [i for i, ch in enumerate(text) for _ in range(len(ch.encode("utf-8")))]
