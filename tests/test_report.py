@@ -212,6 +212,25 @@ def test_the_resolution_line_states_test_size_and_minimum_detectable_drop(result
     assert f"Resolution: test set n = {syn.N}" in out and "not reliably detected" in out
 
 
+def test_one_order_everywhere_catalogue_noises_and_run_order_models(tmp_path, capsys):
+    """Alphabetical order would put casing before substitute and alpha-model before zeta-model; the report uses
+    the noise catalogue's order and the order in which the run named (and so first stored) the models."""
+    from noisebench.store import ResultsStore
+
+    store = ResultsStore(tmp_path)
+    for minute, model in ((1, "zeta-model"), (2, "alpha-model")):
+        for seed in (1, 2):
+            for noise, rate, acc in (("clean", 0.0, 0.9), ("casing", 0.1, 0.8), ("substitute", 0.1, 0.7)):
+                rec = syn.make_record(model, seed, noise, rate, acc, realized=rate or None)
+                rec["provenance"]["created"] = f"2026-01-01T00:0{minute}:0{seed}+00:00"
+                store.put(rec)
+    for fmt in ("table", "markdown", "csv", "json"):
+        code, out, _ = cli(capsys, "report", "--results-dir", tmp_path, "--format", fmt)
+        assert code == 0
+        assert out.index("substitute") < out.index("casing"), fmt
+        assert out.index("zeta-model") < out.index("alpha-model"), fmt
+
+
 def test_dataset_filter_keeps_only_that_dataset(tmp_path, capsys):
     store = syn.write_synthetic(tmp_path)
     other = dict(syn.DATASET, name="ag_news", fingerprint="synthetic-ag-v1")
