@@ -263,3 +263,22 @@ def test_errors_through_the_cli(tmp_path, capsys):
     assert run_cli(["datasets", "--show", str(csv_path), "--text-col", "body"]) == 0
     out = capsys.readouterr().out
     assert "fingerprint" in out and "test: carved 10%" in out
+
+
+@pytest.mark.parametrize(("name", "content"), [("h.csv", "text,label"), ("h.tsv", "text\tlabel\n")])
+def test_a_header_without_rows_is_one_line(tmp_path, name, content):
+    """Found by the fault tier's hypothesis test: a header-only file used to end in a ValueError traceback."""
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(UsageError, match="no data rows, only a header"):
+        load_dataset(str(path))
+
+
+def test_an_empty_parquet_file_is_one_line(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.table({"text": pa.array([], pa.string()), "label": pa.array([], pa.string())}), path)
+    with pytest.raises(UsageError, match="no data rows"):
+        load_dataset(str(path))

@@ -116,6 +116,8 @@ def _check_header(header: list[str], path: Path) -> None:
 def _table(path: Path, header: list[str], rows: list[list[str]], locs: list[int], kind: str,
            text_col, label_col, id_col) -> RawSplit:
     cols = pick_columns(header, str(path), text_col, label_col, id_col)
+    if not rows:
+        raise UsageError(f"{path}: no data rows, only a header ({', '.join(header)})")
     ti, li = header.index(cols.text), header.index(cols.label)
     ids = [r[header.index(cols.id)] for r in rows] if cols.id else None
     return RawSplit(str(path), [r[ti] for r in rows], [r[li] for r in rows], ids, locs, kind, cols.id)
@@ -196,6 +198,8 @@ def read_parquet(path: Path, text_col=None, label_col=None, id_col=None) -> RawS
     except Exception as e:  # pyarrow raises ArrowInvalid/OSError subclasses that vary by version
         raise UsageError(f"{path}: not a readable Parquet file ({e})") from None
     cols = pick_columns(table.column_names, str(path), text_col, label_col, id_col)
+    if table.num_rows == 0:
+        raise UsageError(f"{path}: no data rows (columns {', '.join(table.column_names)})")
     ids = table.column(cols.id).to_pylist() if cols.id else None
     return RawSplit(str(path), table.column(cols.text).to_pylist(), table.column(cols.label).to_pylist(), ids,
                     range(1, table.num_rows + 1), "row", cols.id)

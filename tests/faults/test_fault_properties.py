@@ -7,7 +7,7 @@ import re
 
 import pytest
 from faultkit import COUNTS
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from noisebench.errors import UsageError
@@ -88,6 +88,8 @@ def test_realized_units_within_one_of_the_declared_count(noise, text, rate):
              max_size=12).map(lambda rows: "\n".join("\t".join(r) if i % 2 else ",".join(r)
                                                       for i, r in enumerate(rows)).encode("utf-8")),
 ))
+@example(body=b"text,label")  # found by hypothesis in CI: a header and no rows was a ValueError traceback
+@example(body=b"text\tlabel\n")
 def test_file_loaders_give_a_dataset_or_one_usage_error_line(suffix, body, tmp_path_factory):
     """Fuzzed CSV/TSV/JSONL bytes: either a dataset, or one UsageError whose message is one line — never another
     exception (a traceback)."""
