@@ -15,24 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from reviews_data import write_data
 
 from noisebench.cli import run_cli
 from noisebench.models import tiny_models
 from noisebench.store import ResultsStore
 
-POSITIVE = ["great", "wonderful", "moving", "sharp", "delightful", "brilliant"]
-NEGATIVE = ["dull", "clumsy", "tedious", "flat", "awful", "lifeless"]
 FAST = ["--epochs", "1", "--batch-size", "16", "--quiet"]
-
-
-def write_data(path: Path, rows: int = 120) -> Path:
-    lines = ["id\ttext\tlabel"]
-    for i in range(rows):
-        words = POSITIVE if i % 2 == 0 else NEGATIVE
-        lines.append(f"r{i:04d}\tThe Film was {words[i % 6]} and {words[(i // 2) % 6]}, Take {i}\t"
-                     f"{'pos' if i % 2 == 0 else 'neg'}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 @pytest.fixture()

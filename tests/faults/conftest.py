@@ -16,7 +16,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from faultkit import CELLS, COUNTS, FAULT_SEED, VIOLATIONS, command, comparable, env, write_data
+from faultkit import CELLS, COUNTS, FAULT_SEED, VIOLATIONS, command, comparable, env
+from reviews_data import write_data
 
 try:  # CI replays the same generated cases every run; locally hypothesis explores (and remembers failures)
     from hypothesis import settings as _hypothesis_settings

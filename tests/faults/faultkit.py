@@ -13,18 +13,6 @@ from noisebench.store import ResultsStore
 FAULT_SEED = int(os.environ.get("FAULT_SEED", "20261201"))
 COUNTS: Counter[str] = Counter()
 VIOLATIONS: list[str] = []
-POSITIVE = ["great", "wonderful", "moving", "sharp", "delightful", "brilliant"]
-NEGATIVE = ["dull", "clumsy", "tedious", "flat", "awful", "lifeless"]
-
-
-def write_data(path: Path, rows: int = 120) -> Path:
-    lines = ["id\ttext\tlabel"]
-    for i in range(rows):
-        words = POSITIVE if i % 2 == 0 else NEGATIVE
-        lines.append(f"r{i:04d}\tThe Film was {words[i % 6]} and {words[(i // 2) % 6]}, Take {i}\t"
-                     f"{'pos' if i % 2 == 0 else 'neg'}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def run_args(data: Path, results: Path) -> list[str]:
