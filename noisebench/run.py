@@ -278,12 +278,9 @@ def _whole(window: tuple, text: str) -> bool:
 def _aligned(clean: str, noisy: str, window: tuple) -> str:
     """The part of `clean` that corresponds to the part of `noisy` inside `window` (character alignment of the two
     texts, so edits that shift positions do not shift the window)."""
-    import difflib
+    from noisebench.noise.align import position_map
 
-    to_clean = [0] * (len(noisy) + 1)
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, clean, noisy, autojunk=False).get_opcodes():
-        for j in range(j1, j2 + 1):
-            to_clean[j] = i1 + (j - j1 if tag == "equal" else (i2 - i1 if j == j2 else 0))
+    to_clean = position_map(clean, noisy)
     return "".join(clean[to_clean[s]:to_clean[e]] for s, e in window)
 
 

@@ -252,3 +252,64 @@ def test_swap_shortfall_only_when_targets_run_out():
     assert perturb("ab", noise="swap", rate=1.0, seed=0, key="x") == "ba"
     out = perturb("aabb", noise="swap", rate=1.0, seed=0, key="x")  # one distinct pair (a, b) in the middle
     assert out == "abab" and measure("aabb", out, noise="swap").units_changed == 2
+
+
+def _long_text(size: int) -> str:
+    """A single-line text of `size` characters: the contract texts (clinical, social, Unicode) repeated."""
+    unit = " ".join(t.strip() for t in TEXTS if t.strip()) + " "
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+def _best_seconds(fn, repeats: int = 3) -> float:
+    import time
+
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+@pytest.mark.parametrize("noise", ALL)
+def test_cost_per_character_does_not_grow_with_length(noise):
+    """Perturbing, measuring and highlighting a text cost time linear in its length: the time per character at
+    200,000 characters is at most 3x that at 20,000 (a quadratic step gives ~10x). A ratio of two runs made side
+    by side, never an absolute time."""
+    _needs(noise)
+    from noisebench.commands.noise_cmd import _highlighted
+
+    def work(text: str) -> None:
+        noisy = perturb(text, noise=noise, rate=0.3, seed=SEED, key="long")
+        measure(text, noisy, noise=noise)
+        _highlighted(text, noisy)
+
+    short, long = _long_text(20_000), _long_text(200_000)
+    work(short)  # warm-up: imports, lexicons, name lists
+    per_char_short = _best_seconds(lambda: work(short)) / len(short)
+    per_char_long = _best_seconds(lambda: work(long), repeats=2) / len(long)
+    assert per_char_long <= 3 * per_char_short, (noise, per_char_short * 1e9, per_char_long * 1e9)
+
+
+@pytest.mark.parametrize("noise,rate", [("substitute", 0.3), ("insert", 0.3), ("insert", 1.0), ("delete", 0.5),
+                                        ("swap", 0.3), ("phi", 0.3), ("abbreviation", 1.0)])
+def test_windowed_distance_of_long_texts_equals_the_exact_distance(noise, rate):
+    """Above align.EXACT_LIMIT the distance is computed window by window; on noisy copies of 45,000-character texts
+    it equals rapidfuzz's exact (whole-matrix) Levenshtein distance, over code points and over character lists."""
+    from rapidfuzz.distance import Levenshtein
+
+    from noisebench.noise import align, units
+
+    clean = _long_text(45_000)
+    noisy = perturb(clean, noise=noise, rate=rate, seed=SEED, key="window")
+    assert max(len(clean), len(noisy)) > align.EXACT_LIMIT
+    assert align.distance(clean, noisy) == Levenshtein.distance(clean, noisy)
+    a, b = units.characters(clean), units.characters(noisy)
+    assert align.distance(a, b) == Levenshtein.distance(a, b)
+    ops = align.opcodes(clean, noisy)  # a valid script: equal blocks really are equal and everything is covered
+    assert ops[0][1] == ops[0][3] == 0 and ops[-1][2] == len(clean) and ops[-1][4] == len(noisy)
+    for (tag, i1, i2, j1, j2), nxt in zip(ops, ops[1:] + [None], strict=True):
+        if tag == "equal":
+            assert clean[i1:i2] == noisy[j1:j2]
+        if nxt is not None:
+            assert (nxt[1], nxt[3]) == (i2, j2)

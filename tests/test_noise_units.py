@@ -32,7 +32,7 @@ from noisebench.noise import (
     validate_options,
     validate_rate,
 )
-from noisebench.noise.measure import levenshtein
+from noisebench.noise.align import distance as levenshtein
 
 MASK = (1 << 64) - 1
 
@@ -317,3 +317,27 @@ def test_engine_imports_without_nlpaug():
             "print(perturb('hello world', noise='swap', rate=0.5, seed=0, key='k'))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_abbreviation_trie_matcher_finds_what_a_flat_longest_first_alternation_finds():
+    """The trie-shaped matcher (linear in the text) against the plain alternation it replaced, on real notes and
+    on hand-made prefix cases, in both directions of the shipped lexicon."""
+    import re
+
+    from noisebench.datasets import load_dataset
+    from noisebench.noise import abbreviation
+
+    def flat(keys, flags=0):
+        alternation = "|".join(re.escape(k) for k in sorted(set(keys), key=lambda k: (-len(k), k)))
+        return re.compile(rf"(?=(?<![\w'’])(?<!\w\.)({alternation})(?![\w'’])(?!\.\w))", flags)
+
+    lex = abbreviation.lexicon({"lexicon": "builtin", "section": "all"})
+    text = " ".join(ex.text for ex in load_dataset("clinical-notes").train[:400])
+    text += " ab abc abd. x xy xyz ab.c Ab AB shortness of breath, Shortness Of Breath. pt's pts"
+    for keys, flags, built in ((list(lex.expansions), 0, lex.abbreviation_re),
+                               (list(lex.contractions), re.IGNORECASE, lex.full_re)):
+        expected = [m.span(1) for m in flat(keys, flags).finditer(text)]
+        assert expected, "the text must exercise the lexicon"
+        assert [m.span(1) for m in built.finditer(text)] == expected
+    small = abbreviation._matcher(["ab", "abc", "abd", "x", "xy"])
+    assert [m.group(1) for m in small.finditer("ab abc abd abcd xy x xyz")] == ["ab", "abc", "abd", "xy", "x"]

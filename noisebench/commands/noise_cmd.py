@@ -197,17 +197,35 @@ def _nonempty(texts: list[str], where: str) -> list[str]:
     return texts
 
 
-def _highlighted(clean: str, noisy: str):
-    """(clean, noisy) as rich Texts: removed/replaced characters red on the clean side, new ones green."""
-    import difflib
+HIGHLIGHT_LIMIT = 2_000  # a longer text is shown highlighted up to here, then summarised
 
+
+def _highlighted(clean: str, noisy: str):
+    """(clean, noisy) as rich Texts: removed/replaced characters red on the clean side, new ones green. A clean
+    text over HIGHLIGHT_LIMIT characters shows its first HIGHLIGHT_LIMIT and the aligned part of the noisy text,
+    then how much was left out (the realized level below still covers the whole text)."""
     from rich.text import Text
 
-    before, after = Text(clean), Text(noisy)
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, clean, noisy, autojunk=False).get_opcodes():
+    from noisebench.noise.align import opcodes
+
+    ops = opcodes(clean, noisy)
+    cut_i, cut_j = len(clean), len(noisy)
+    if len(clean) > HIGHLIGHT_LIMIT:
+        cut_i = HIGHLIGHT_LIMIT
+        for tag, i1, i2, j1, j2 in ops:  # the noisy position aligned with the cut
+            if i2 >= cut_i:
+                cut_j = j1 + (cut_i - i1 if tag == "equal" else (j2 - j1 if cut_i == i2 else 0))
+                break
+    before, after = Text(clean[:cut_i]), Text(noisy[:cut_j])
+    for tag, i1, i2, j1, j2 in ops:
+        if i1 >= cut_i and j1 >= cut_j:
+            break
         if tag != "equal":
-            before.stylize("bold red reverse", i1, i2)
-            after.stylize("bold green reverse", j1, j2)
+            before.stylize("bold red reverse", i1, min(i2, cut_i))
+            after.stylize("bold green reverse", j1, min(j2, cut_j))
+    if cut_i < len(clean):
+        before.append(f" … (first {cut_i:,} of {len(clean):,} characters shown)", style="dim")
+        after.append(f" … (first {cut_j:,} of {len(noisy):,} characters shown)", style="dim")
     return before, after
 
 

@@ -51,13 +51,36 @@ class Lexicon:
         return sum(len(v) for v in self.contractions.values())
 
 
+def _trie(keys: Sequence[str]) -> str:
+    """A regex matching exactly the keys, as a trie: `(?:a(?:b|cd)?|x)`. Each branch point tries its longer
+    continuations first (greedy `?`) and backtracks, so within the matcher it finds the same longest key as a flat
+    longest-first alternation — at the cost of the text, not of the text times the number of keys."""
+    root: dict = {}
+    for key in keys:
+        node = root
+        for ch in key:
+            node = node.setdefault(ch, {})
+        node[""] = {}  # end of a key
+
+    def render(node: dict) -> str:
+        branches = [re.escape(ch) + render(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        if len(branches) == 1 and "" not in node:
+            return branches[0]
+        group = f"(?:{'|'.join(branches)})"
+        return group + "?" if "" in node else group
+
+    return render(root)
+
+
 def _matcher(keys: Sequence[str], flags: int = 0) -> re.Pattern | None:
     """Finds, at every position, the longest key there that sits on word boundaries (zero-width lookahead, so
-    overlapping candidates are all reported)."""
+    overlapping candidates are all reported). With re.IGNORECASE the keys must be lower-cased (they are: full forms
+    are stored lower-cased), so that no two branches of the trie match the same character."""
     if not keys:
         return None
-    alternation = "|".join(re.escape(k) for k in sorted(set(keys), key=lambda k: (-len(k), k)))
-    return re.compile(rf"(?=(?<![\w'’])(?<!\w\.)({alternation})(?![\w'’])(?!\.\w))", flags)
+    return re.compile(rf"(?=(?<![\w'’])(?<!\w\.)({_trie(sorted(set(keys)))})(?![\w'’])(?!\.\w))", flags)
 
 
 def parse_lexicon(lines: Sequence[bytes], where: str, section: str) -> Lexicon:
@@ -126,9 +149,10 @@ def check_options(options: dict) -> dict:
     return options
 
 
-def find_matches(text: str, protected: Sequence[units.Span], options: Mapping[str, str]) -> list[tuple]:
+def find_matches(text: str, protected: Sequence[units.Span], options: Mapping[str, str],
+                 lex: Lexicon | None = None) -> list[tuple]:
     """The units: non-overlapping matches (start, end, kind) sorted by start; kind "abbreviation" | "full"."""
-    lex = lexicon(options)
+    lex = lex or lexicon(options)
     direction = options.get("direction", "both")
     candidates = []
     if direction in ("both", "expand") and lex.abbreviation_re is not None:
@@ -136,16 +160,11 @@ def find_matches(text: str, protected: Sequence[units.Span], options: Mapping[st
     if direction in ("both", "abbreviate") and lex.full_re is not None:
         candidates += [(m.start(1), m.end(1), "full") for m in lex.full_re.finditer(text)]
     candidates.sort(key=lambda c: (c[0] - c[1], c[0], c[2]))  # longest first, then leftmost
-    taken: list[tuple] = []
-    for c in candidates:
-        if not units.overlaps(c[0], c[1], protected) and not units.overlaps(c[0], c[1], taken):
-            taken.append(c)
-    return sorted(taken)
+    return units.pick_non_overlapping(candidates, protected)
 
 
-def _rewrite(text: str, match: tuple, draw: int, options: Mapping[str, str]) -> units.Edit:
+def _rewrite(lex: Lexicon, text: str, match: tuple, draw: int) -> units.Edit:
     s, e, kind = match
-    lex = lexicon(options)
     found = text[s:e]
     choices = lex.expansions[found] if kind == "abbreviation" else lex.contractions[found.lower()]
     new = choices[((draw >> 32) * len(choices)) >> 32]
@@ -155,7 +174,9 @@ def _rewrite(text: str, match: tuple, draw: int, options: Mapping[str, str]) -> 
 
 
 def apply_abbreviation(req: Request) -> Output:
-    return run_units(req, find_matches, _rewrite)
+    lex = lexicon(req.options)  # once per batch, not once per match
+    return run_units(req, lambda text, protected, options: find_matches(text, protected, options, lex),
+                     lambda text, match, draw, options: _rewrite(lex, text, match, draw))
 
 
 def count_abbreviation(clean: str, noisy: str, options: Mapping[str, str]) -> tuple[int, int]:

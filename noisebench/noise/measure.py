@@ -4,6 +4,8 @@ so it can check the generator (and measure any other tool's output the same way)
 Per pair:
     edit_ratio    = Levenshtein distance in code points / code points of the clean text (0 when both are empty;
                     a non-empty output of an empty input counts its length, as if the clean length were 1).
+                    Distances and alignments come from `noisebench.noise.align`: exact up to 20,000 units, windowed
+                    (linear) beyond.
     unit_fraction = units changed / eligible units of the clean text (0 when it has none), where the noise
                     declares how its units are counted (`NoiseSpec.count_units`):
       character noises: eligible = non-whitespace characters (clusters) outside placeholders; changed = the
@@ -18,12 +20,12 @@ sum of eligible units — and changed_examples = the fraction of examples whose 
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Hashable, Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from noisebench.errors import UsageError
-from noisebench.noise import units
+from noisebench.noise import align, units
 from noisebench.noise.engine import NOISES, validate_options
 
 
@@ -40,67 +42,52 @@ class Realized:
     units: int = 0
 
 
-def levenshtein(a: Sequence[Hashable], b: Sequence[Hashable]) -> int:
-    """Levenshtein distance (insert, delete, substitute: cost 1) between two sequences.
-
-    Bit-parallel (Myers 1999 / Hyyrö 2003) over Python integers: O(len(b) * len(a) / 64) word operations, after
-    stripping the common prefix and suffix."""
-    lo = 0
-    while lo < len(a) and lo < len(b) and a[lo] == b[lo]:
-        lo += 1
-    hi_a, hi_b = len(a), len(b)
-    while hi_a > lo and hi_b > lo and a[hi_a - 1] == b[hi_b - 1]:
-        hi_a, hi_b = hi_a - 1, hi_b - 1
-    a, b = a[lo:hi_a], b[lo:hi_b]
-    if len(a) < len(b):
-        a, b = b, a
-    m = len(b)
-    if m == 0:
-        return len(a)
-    peq: dict = {}
-    for i, c in enumerate(b):
-        peq[c] = peq.get(c, 0) | (1 << i)
-    full = (1 << m) - 1
-    top = 1 << (m - 1)
-    pv, mv, score = full, 0, m
-    for c in a:
-        eq = peq.get(c, 0)
-        xv = eq | mv
-        xh = ((((eq & pv) + pv) & full) ^ pv) | eq
-        ph = mv | (~(xh | pv) & full)
-        mh = pv & xh
-        if ph & top:
-            score += 1
-        elif mh & top:
-            score -= 1
-        ph = ((ph << 1) | 1) & full
-        mh = (mh << 1) & full
-        pv = mh | (~(xv | ph) & full)
-        mv = ph & xv
-    return score
-
-
 def count_characters(clean: str, noisy: str, options: Mapping[str, str]) -> tuple[int, int]:
     """(characters changed, eligible characters of the clean text) — the character noises' unit count."""
     a, b = units.characters(clean), units.characters(noisy)
     if len(a) == len(b):
         changed = sum(x != y for x, y in zip(a, b, strict=True))
+    elif len(a) == len(clean) and len(b) == len(noisy):  # every character one code point: the same distance
+        changed = align.distance(clean, noisy)
     else:
-        changed = levenshtein(a, b)
+        changed = align.distance(a, b)
     return changed, units.eligible_characters(clean)
+
+
+_TOKEN_RE = re.compile(r"\w+|\s+|[^\w\s]")
+
+
+def _token_blocks(clean: str, noisy: str) -> list[tuple[int, int, int]]:
+    """Matching blocks (i, j, size) in characters of an alignment over tokens (words, whitespace runs, single
+    punctuation marks): a rewritten phrase is one edit, and characters that merely recur inside it never count
+    as kept — unlike a character-level minimal alignment, which would keep the "o" of "PO" -> "by mouth"."""
+    a = [m.span() for m in _TOKEN_RE.finditer(clean)]
+    b = [m.span() for m in _TOKEN_RE.finditer(noisy)]
+    blocks = []
+    for tag, i1, i2, j1, _ in align.opcodes([clean[s:e] for s, e in a], [noisy[s:e] for s, e in b]):
+        if tag == "equal":
+            blocks.append((a[i1][0], b[j1][0], a[i2 - 1][1] - a[i1][0]))
+    return blocks
 
 
 def preserved(clean: str, noisy: str) -> Callable[[int, int], bool]:
     """A test "is clean[s:e] kept verbatim, as a whole unit, in noisy": the span plus one character of context on
-    each side (or the text's start/end) lies inside one matching block of a character-level alignment
-    (difflib.SequenceMatcher, no junk heuristic). The context makes "ok" -> "okay" count as changed."""
-    blocks = difflib.SequenceMatcher(None, clean, noisy, autojunk=False).get_matching_blocks()
+    each side (or the text's start/end) lies inside one matching block of a token-level alignment
+    (`_token_blocks`, linear in length through `noisebench.noise.align`). The context makes "ok" -> "okay" count
+    as changed."""
+    import bisect
+
+    blocks = _token_blocks(clean, noisy)
+    starts = [i for i, _, _ in blocks]
 
     def kept(s: int, e: int) -> bool:
         lo, hi = max(0, s - 1), min(len(clean), e + 1)
-        for i, j, size in blocks:
-            if i <= lo and hi <= i + size:
-                return (s > 0 or j + (s - i) == 0) and (e < len(clean) or j + (e - i) == len(noisy))
+        at = bisect.bisect_right(starts, lo) - 1  # the one block that can contain lo (blocks are disjoint)
+        if at < 0:
+            return False
+        i, j, size = blocks[at]
+        if i <= lo and hi <= i + size:
+            return (s > 0 or j + (s - i) == 0) and (e < len(clean) or j + (e - i) == len(noisy))
         return False
 
     return kept
@@ -119,7 +106,7 @@ def _counts(clean: str, noisy: str, counter: Counter, opts: Mapping[str, str]) -
     if not isinstance(clean, str) or not isinstance(noisy, str):
         raise UsageError("measure takes two strings (clean, noisy)")
     changed, eligible = counter(clean, noisy, opts) if clean != noisy else (0, counter(clean, clean, opts)[1])
-    edits = levenshtein(clean, noisy) if clean != noisy else 0
+    edits = align.distance(clean, noisy) if clean != noisy else 0
     return edits, len(clean), changed, eligible
 
 

@@ -14,14 +14,13 @@ whitespace put back; inside a stretch nlpaug's own tokenizer may still rewrite s
 
 from __future__ import annotations
 
-import difflib
 import random
 from functools import lru_cache, partial
 
 import numpy as np
 
 from noisebench.errors import UsageError
-from noisebench.noise import units
+from noisebench.noise import align, units
 from noisebench.noise.engine import NoiseSpec, Output, Request, register
 
 _CLASSES = {"nlpaug-keyboard": "KeyboardAug", "nlpaug-ocr": "OcrAug"}
@@ -67,7 +66,7 @@ def _apply(noise: str, req: Request) -> Output:
             for s, e in [*protected, (len(text), len(text))]:
                 segment = text[pos:s]
                 new = _augment(aug, segment)
-                ops = difflib.SequenceMatcher(None, segment, new, autojunk=False).get_opcodes()
+                ops = align.opcodes(segment, new)  # what nlpaug wrote: later noises leave it alone
                 keep += [(at + j1, at + j2) for tag, _, _, j1, j2 in ops if tag != "equal" and j2 > j1]
                 pieces.append(new)
                 at += len(new)

@@ -89,11 +89,7 @@ def detect(text: str, protected: Sequence[units.Span]) -> list[tuple[int, int, s
         if m.group(0) in known:
             found.append((*m.span(), known[m.group(0)]))
     found.sort(key=lambda f: (f[0] - f[1], f[0], KINDS.index(f[2])))  # longest first, then leftmost
-    taken: list[tuple[int, int, str]] = []
-    for s, e, kind in found:
-        if not units.overlaps(s, e, protected) and not units.overlaps(s, e, taken):
-            taken.append((s, e, kind))
-    return sorted(taken)
+    return units.pick_non_overlapping(found, protected)
 
 
 def placeholder(kind: str, style: str, draw: int) -> str:
@@ -126,7 +122,8 @@ def apply_phi(req: Request) -> Output:
     k = rng.stochastic_counts(req.keys, req.rate, np.array([len(w) for w in words], dtype=np.int64)).tolist()
     replaced = _choose(req.keys, rng.STREAM_PICK, [len(s) for s in spans],
                        [min(a, len(s)) for a, s in zip(k, spans, strict=True)])
-    slots = [[ws for ws, _ in w if not any(s < ws < e for s, e, _ in sp)] for w, sp in zip(words, spans, strict=True)]
+    inside = [units.SpanIndex(sp) for sp in spans]
+    slots = [[ws for ws, _ in w if not ix.strictly_inside(ws)] for w, ix in zip(words, inside, strict=True)]
     extra = [max(0, a - len(s)) for a, s in zip(k, spans, strict=True)]
     inserted = _choose(req.keys, rng.STREAM_PICK2, [len(s) for s in slots],
                        [min(x, len(s)) for x, s in zip(extra, slots, strict=True)])

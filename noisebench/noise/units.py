@@ -16,6 +16,7 @@ Word: a maximal run of non-whitespace characters, cut at protected spans (a plac
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -146,22 +147,61 @@ def protected_spans(text: str, extra: Sequence[Span] = ()) -> list[Span]:
     return merge_spans([*placeholder_spans(text), *extra])
 
 
-def overlaps(s: int, e: int, spans: Sequence[tuple]) -> bool:
-    """Does [s, e) overlap any span (tuples whose first two items are start, end)?"""
-    return any(s < sp[1] and sp[0] < e for sp in spans)
+class SpanIndex:
+    """Non-empty, non-overlapping spans kept sorted, for O(log n) overlap and containment tests — so picking
+    non-overlapping matches out of a long text costs n log n, not n² (a 1 MB note has ~10⁵ candidates)."""
+
+    def __init__(self, spans: Sequence[tuple] = ()) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        for sp in sorted(sp[:2] for sp in spans if sp[1] > sp[0]):
+            if self.ends and sp[0] < self.ends[-1]:
+                raise ValueError(f"spans overlap: {sp} and ({self.starts[-1]}, {self.ends[-1]})")
+            self.starts.append(sp[0])
+            self.ends.append(sp[1])
+
+    def overlaps(self, s: int, e: int) -> bool:
+        """Does [s, e) overlap a span? (An empty [s, s) overlaps a span that strictly contains s.)"""
+        i = bisect.bisect_left(self.starts, max(e, s + 1)) - 1  # the last span starting before e
+        return i >= 0 and self.ends[i] > s and (s < e or self.starts[i] < s)
+
+    def strictly_inside(self, pos: int) -> bool:
+        """Is start < pos < end for some span?"""
+        i = bisect.bisect_left(self.starts, pos) - 1
+        return i >= 0 and pos < self.ends[i]
+
+
+def pick_non_overlapping(candidates: Sequence[tuple], protected: Sequence[Span]) -> list[tuple]:
+    """Greedy selection in the candidates' order: each non-empty (start, end, ...) is kept unless it overlaps a
+    protected span or one kept before it. Returned sorted by start. Linear in the text: taken positions are marked
+    in a byte array, so an overlap test costs the candidate's length."""
+    blocked = SpanIndex(merge_spans(protected))
+    taken = bytearray(max((c[1] for c in candidates), default=0))
+    out = []
+    for c in candidates:
+        s, e = c[0], c[1]
+        if s < e and not blocked.overlaps(s, e) and taken.find(1, s, e) == -1:
+            out.append(c)
+            taken[s:e] = b"\x01" * (e - s)
+    return sorted(out)
 
 
 def word_spans(text: str, protected: Sequence[Span]) -> list[Span]:
     """Words: maximal non-whitespace runs with the protected spans cut out (see the module docstring)."""
     words: list[Span] = []
+    cuts = merge_spans(protected)
+    j = 0  # the first protected span that may still reach the current word (words come in order)
     for m in _WORD_RE.finditer(text):
         s, e = m.span()
-        for ps, pe in protected:
-            if pe <= s or ps >= e:
-                continue
+        while j < len(cuts) and cuts[j][1] <= s:
+            j += 1
+        k = j
+        while k < len(cuts) and cuts[k][0] < e:
+            ps, pe = cuts[k]
             if ps > s:
                 words.append((s, ps))
             s = max(s, pe)
+            k += 1
         if s < e:
             words.append((s, e))
     return words
@@ -209,10 +249,11 @@ def apply_edits(text: str, edits: Sequence[Edit], protected: Sequence[Span] = ()
         pos = e
     pieces.append(text[pos:])
     moved = []
+    ends = [end for end, _ in shift_at]
     for ps, pe in protected:
-        delta = 0
-        for end, sh in shift_at:  # edits never overlap protected spans, so an edit is wholly before or after
-            if end <= ps:
-                delta = sh
+        # edits never overlap protected spans, so an edit is wholly before or after: the shift of the last edit
+        # ending at or before ps applies
+        i = bisect.bisect_right(ends, ps) - 1
+        delta = shift_at[i][1] if i >= 0 else 0
         moved.append((ps + delta, pe + delta))
     return "".join(pieces), merge_spans(moved + written)

@@ -8,13 +8,12 @@ counter = the unit's index among the text's units. Text outside the rewritten sp
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 import numpy as np
 
-from noisebench.noise import rng, units
+from noisebench.noise import align, rng, units
 from noisebench.noise.engine import NoiseSpec, Output, Request, register
 
 U = TypeVar("U")  # what a noise's unit is: a span, a (start, end, kind) match, ...
@@ -86,8 +85,9 @@ def kept_words(clean: list[str], noisy: list[str]) -> set[int]:
     if len(clean) == len(noisy):
         return {i for i, (a, b) in enumerate(zip(clean, noisy, strict=True)) if a == b}
     kept: set[int] = set()
-    for i, _, size in difflib.SequenceMatcher(None, clean, noisy, autojunk=False).get_matching_blocks():
-        kept.update(range(i, i + size))
+    for tag, i1, i2, _, _ in align.opcodes(clean, noisy):
+        if tag == "equal":
+            kept.update(range(i1, i2))
     return kept
 
 
