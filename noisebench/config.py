@@ -122,6 +122,7 @@ class RunConfig:
     quiet: bool = False
     offline_default: bool = False  # no --model was given: the built-in default models and training settings
     sweep: str | None = None
+    memoise: bool = True  # predict each distinct model input once per unit (run.py); False: per condition (tests)
 
     def train_config(self, model: ModelPlan) -> TrainConfig:
         """The `noisebench.train.TrainConfig` of `model` (its lr resolved; everything else shared by the run)."""

@@ -18,7 +18,7 @@ fields (never compound keys like "acc,none"):
                    "p_above_majority"},
       "realized": {"edit_ratio", "unit_fraction", "changed_examples", "draw"},   # draw: digest of the noisy texts
       "predictions": {"ids": [...], "labels": [...], "predicted": [...]},
-      "timing":   {"eval_seconds"},
+      "timing":   {"eval_seconds", "computed", "reused"},   # computed + reused = n: see run.py, memoisation
       "provenance": {"noisebench", "git_commit", "python", "packages": {...}, "device", "host", "created"}
     }
 

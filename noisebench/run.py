@@ -31,7 +31,7 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -239,22 +239,49 @@ def _run_units(units: list[Unit], wanted: list[NoiseCondition], store: ResultsSt
                     outcome.failed.append(_failed(store, unit, condition, str(e), static, config))
                 progress.advance_cells(len(todo))
                 continue
-            clean_windows = clf.windows(noisy.texts)
-            for condition, _ in todo:
-                texts, level = noisy.get(condition, unit.seed)
-                windows = clean_windows if condition["name"] == records.CLEAN else clf.windows(texts)
-                level = _visible_level(condition, noisy.texts, clean_windows, texts, windows, level)
-                started = time.perf_counter()
-                logits = train.predict(clf, texts, device=device, batch_size=2 * config.batch_size,
-                                       progress=progress.predict_callback(label, condition), precision=precision)
-                record = _record(unit, condition, logits, level, training, static, config,
-                                 eval_seconds=time.perf_counter() - started, info=clf.info)
-                record["truncation"] = truncation_section(texts, windows, unit.options.truncation)
+            for record in _evaluate(clf, unit, [c for c, _ in todo], noisy, training, static, config, device,
+                                    precision, progress, label):
                 outcome.written.append(store.put(record).stem)
                 progress.advance_cells(1)
             if hasattr(clf, "save_patch_cache"):  # BLT: later runs reuse exactly these patch boundaries
                 clf.save_patch_cache(store.root / PATCHES)
             del clf
+
+
+def _evaluate(clf: Classifier, unit: Unit, owed: list[NoiseCondition], noisy: NoisyTestSets,
+              training: TrainingSection, static: dict, config: RunConfig, device: Any, precision: str,
+              progress: Any, label: str) -> Iterator[Record]:
+    """The records of a unit's owed conditions. Memoised (the default): every condition's test set is predicted in
+    one stream at the cost of its distinct encodings (`train.predict_distinct`); the per-condition path
+    (`config.memoise` False) predicts each condition's texts on their own — the same records, kept for the test
+    that says so. Each record's timing says how many of its examples were computed and how many reused."""
+    from noisebench import train
+
+    sets = [noisy.get(condition, unit.seed) for condition in owed]
+    batch = 2 * config.batch_size
+    if config.memoise:
+        started = time.perf_counter()
+        logits, computed = train.predict_distinct(clf, [texts for texts, _ in sets], device=device,
+                                                  batch_size=batch, precision=precision,
+                                                  progress=progress.predict_callback(label, None))
+        seconds = time.perf_counter() - started
+        shares = [seconds * k / max(sum(computed), 1) for k in computed]  # the stream's time, by computed rows
+    clean_windows = clf.windows(noisy.texts)
+    for i, (condition, (texts, level)) in enumerate(zip(owed, sets, strict=True)):
+        if not config.memoise:
+            started = time.perf_counter()
+            cell = train.predict(clf, texts, device=device, batch_size=batch,
+                                 progress=progress.predict_callback(label, condition), precision=precision)
+            eval_seconds, done = time.perf_counter() - started, len(texts)
+        else:
+            cell, eval_seconds, done = logits[i], shares[i], computed[i]
+        windows = clean_windows if condition["name"] == records.CLEAN else clf.windows(texts)
+        level = _visible_level(condition, noisy.texts, clean_windows, texts, windows, level)
+        record = _record(unit, condition, cell, level, training, static, config, eval_seconds=eval_seconds,
+                         info=clf.info)
+        record["timing"].update(computed=done, reused=len(texts) - done)
+        record["truncation"] = truncation_section(texts, windows, unit.options.truncation)
+        yield record
 
 
 def _seen(text: str, window: tuple) -> str:
@@ -434,7 +461,7 @@ def _record(unit: Unit, condition: NoiseCondition, logits: np.ndarray, level: Re
     record["realized"] = level
     record["predictions"] = {"ids": [ex.id for ex in test], "labels": labels.tolist(),
                              "predicted": predicted.tolist()}
-    record["timing"] = {"eval_seconds": eval_seconds}
+    record["timing"] = {"eval_seconds": eval_seconds}  # `_evaluate` adds computed / reused
     record["provenance"] = provenance.stamp(static, config.hash())
     return record
 
@@ -455,7 +482,7 @@ class _NoProgress:
     def stop(self) -> None: ...
     def advance_cells(self, n: int) -> None: ...
     def train_callback(self, label: str) -> None: ...
-    def predict_callback(self, label: str, condition: NoiseCondition) -> None: ...
+    def predict_callback(self, label: str, condition: NoiseCondition | None) -> None: ...
 
 
 class RunProgress:
@@ -497,9 +524,10 @@ class RunProgress:
                 self.bars.update(self.train, completed=done, total=total)
         return update
 
-    def predict_callback(self, label: str, condition: NoiseCondition) -> Callable[[int, int, str], None]:
-        name = condition["name"] if condition["name"] == records.CLEAN else \
-            f"{condition['name']}@{condition['rate']:g}"
+    def predict_callback(self, label: str, condition: NoiseCondition | None) -> Callable[[int, int, str], None]:
+        """The evaluation bar of one condition, or (None) of a unit's memoised stream of distinct inputs."""
+        name = ("distinct inputs of every condition" if condition is None else condition["name"]
+                if condition["name"] == records.CLEAN else f"{condition['name']}@{condition['rate']:g}")
         self.bars.reset(self.eval, total=None, visible=True, description=f"eval {label} {name}")
 
         def update(done: int, total: int, stage: str) -> None:

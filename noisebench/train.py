@@ -248,6 +248,38 @@ def predict(clf: Classifier, texts: Sequence[str], *, device: Any, batch_size: i
     return out
 
 
+def predict_distinct(clf: Classifier, streams: Sequence[Sequence[str]], *, device: Any, batch_size: int = 64,
+                     max_tokens: int | None = None, progress: Progress | None = None,
+                     precision: str = "auto") -> tuple[list[np.ndarray], list[int]]:
+    """Logits for several lists of texts (a unit's conditions) at the cost of their distinct model inputs.
+
+    A prediction is a function of the trained model and the encoded input (after tokenisation and truncation), and
+    every model is padding-invariant, so each distinct encoding (`clf.input_keys`; the text itself for a classifier
+    without them) is run once, in one length-sorted stream through `predict` — full batches across conditions —
+    and its logits are scattered back to every row that has it. Returns (logits [N_k, C] per stream, rows of each
+    stream computed): a row counts as computed in the first stream that contains its encoding, as reused after."""
+    keys_of = getattr(clf, "input_keys", None)
+    first: dict[Any, int] = {}
+    distinct: list[str] = []
+    rows: list[np.ndarray] = []
+    computed: list[int] = []
+    for texts in streams:
+        keys = keys_of(list(texts)) if keys_of is not None else list(texts)
+        at = np.empty(len(keys), dtype=np.int64)
+        before = len(distinct)
+        for r, (key, text) in enumerate(zip(keys, texts, strict=True)):
+            row = first.get(key)
+            if row is None:
+                row = first[key] = len(distinct)
+                distinct.append(text)
+            at[r] = row
+        rows.append(at)
+        computed.append(len(distinct) - before)
+    logits = predict(clf, distinct, device=device, batch_size=batch_size, max_tokens=max_tokens, progress=progress,
+                     precision=precision)
+    return [logits[at] if len(at) else np.zeros((0, logits.shape[1]), dtype=np.float32) for at in rows], computed
+
+
 def _softmax_loss(logits: np.ndarray, labels: np.ndarray) -> float:
     """Mean cross-entropy of float logits [N, C] against integer labels [N]."""
     shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)

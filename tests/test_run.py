@@ -291,3 +291,71 @@ def test_two_concurrent_runs_share_a_results_directory(data, tmp_path):
     assert all(" 0 loaded from checkpoints" in err for _, err in outs), [err[-300:] for _, err in outs]
     assert all(json.loads((results / "checkpoints" / d / "training.json").read_text())["seed"] in (1, 2)
                for d in os.listdir(results / "checkpoints"))
+
+
+# ------------------------------------------------------------------ memoised evaluation
+
+
+@pytest.mark.parametrize("model", ["bert-tiny", "byt5-tiny"])
+def test_memoised_evaluation_gives_the_per_condition_records(model, data, tmp_path):
+    """Predicting each distinct encoding once per unit (the default) and predicting every condition on its own
+    store the same records, bit for bit, apart from timing and provenance; the memoised cells say how many of
+    their rows were computed, and casing costs an uncased model nothing."""
+    import dataclasses
+
+    from noisebench.config import build_run_config
+    from noisebench.run import execute
+
+    def run(folder: str, memoise: bool) -> dict:
+        config = build_run_config(model=model, dataset=str(data), id_col="id", noise="casing,substitute,phi",
+                                  rate="0.1,0.3", seeds="3", epochs=1, batch_size=16, quiet=True,
+                                  results_dir=tmp_path / folder)
+        execute(dataclasses.replace(config, memoise=memoise))
+        return {r["id"]: r for r in load(tmp_path / folder)}
+
+    memo, plain = run("memo", True), run("plain", False)
+    assert memo.keys() == plain.keys() and len(memo) == 7
+    def comparable(record: dict) -> dict:
+        out = {k: v for k, v in record.items() if k not in ("timing", "provenance")}
+        training = {k: v for k, v in out["training"].items() if k != "seconds"}
+        training["history"] = [{k: v for k, v in h.items() if k != "seconds"} for h in training["history"]]
+        return {**out, "training": training}
+
+    for rid, record in memo.items():
+        assert comparable(record) == comparable(plain[rid])
+        assert plain[rid]["timing"]["computed"] == record["dataset"]["n"] and plain[rid]["timing"]["reused"] == 0
+        assert record["timing"]["computed"] + record["timing"]["reused"] == record["dataset"]["n"]
+    by_cell = {(r["noise"]["name"], r["noise"]["rate"]): r["timing"] for r in memo.values()}
+    assert by_cell[("clean", 0.0)]["reused"] == 0  # clean comes first: every distinct clean input is computed there
+    if model == "bert-tiny":  # lower-casing WordPiece: a casing-noised text encodes exactly as its clean text
+        assert by_cell[("casing", 0.1)]["computed"] == by_cell[("casing", 0.3)]["computed"] == 0
+
+
+def test_predict_distinct_runs_each_distinct_encoding_once(data, tmp_path):
+    """The number of rows the model is run on equals the number of distinct encodings across all streams, and
+    each stream's logits equal a plain `predict` of that stream."""
+    import numpy as np
+    import torch
+
+    from noisebench import train
+    from noisebench.config import build_run_config
+    from noisebench.datasets import load_dataset
+    from noisebench.models import build_classifier
+
+    dataset = load_dataset(str(data), id_col="id")
+    plan = build_run_config(model="bert-tiny", dataset=str(data), id_col="id").models[0]
+    options = plan.options(num_labels=dataset.num_labels, train_texts=[ex.text for ex in dataset.train], seed=1,
+                           precision="fp32", label_names=dataset.label_names)
+    clf = build_classifier(plan.spec, options, torch.device("cpu"))
+    clean = [ex.text for ex in dataset.test]
+    streams = [clean, [t.upper() for t in clean], clean[::-1], [t + " extra" for t in clean]]
+    seen: list[int] = []
+    forward = clf.forward
+    clf.forward = lambda batch: (seen.append(len(batch["input_ids"])), forward(batch))[1]
+    logits, computed = train.predict_distinct(clf, streams, device=torch.device("cpu"), batch_size=8)
+    distinct = {key for stream in streams for key in clf.input_keys(stream)}
+    assert sum(seen) == len(distinct) == sum(computed)
+    assert computed[1] == computed[2] == 0  # upper-cased (the tokenizer lower-cases) and reordered: all reused
+    clf.forward = forward
+    for stream, got in zip(streams, logits, strict=True):
+        assert np.allclose(got, train.predict(clf, stream, device=torch.device("cpu"), batch_size=8), atol=1e-6)

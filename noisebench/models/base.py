@@ -82,6 +82,10 @@ class Classifier(Protocol):
     def windows(self, texts: Sequence[str]) -> list[tuple[tuple[int, int], ...]]:
         """The character spans of each text inside the model's input window (after truncation)."""
 
+    def input_keys(self, texts: Sequence[str]) -> list[Any]:
+        """A hashable key per text, equal for two texts exactly when the model gets the same input (ids after
+        tokenisation and truncation): `noisebench.train.predict_distinct` runs each key once."""
+
     def trainable_state(self) -> dict[str, Any]:
         """The tensors a checkpoint must keep: all weights for `full`; only pooler/head (and LoRA) otherwise."""
 

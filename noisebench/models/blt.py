@@ -360,6 +360,10 @@ class BltClassifier:
     def windows(self, texts: Sequence[str]) -> list[Window]:
         return [unit_window(t, "bytes", self.max_bytes, self.policy) for t in texts]
 
+    def input_keys(self, texts: Sequence[str]) -> list[Any]:
+        """The byte ids (the patch boundaries are a function of them)."""
+        return [tuple(byte_ids(t, self.max_bytes, self.policy)) for t in texts]
+
     def encode(self, texts: Sequence[str]) -> dict[str, Any]:
         import torch
 

@@ -219,14 +219,42 @@ class TokenizerEncoder:
             return list(texts)
         return [" ".join(t[s:e] for s, e in w) for t, w in zip(texts, self.windows(texts), strict=True)]
 
+    CACHE_SIZE = 200_000  # texts whose ids are kept: training re-encodes every epoch, evaluation several times
+
+    def _ids(self, texts: Sequence[str]) -> list[tuple[int, ...]]:
+        """Each text's ids (specials added, truncated), tokenizing only texts not seen recently."""
+        cache = self.__dict__.setdefault("_cache", {})
+        missing = list(dict.fromkeys(t for t in texts if t not in cache))
+        if missing:
+            if len(cache) + len(missing) > self.CACHE_SIZE:
+                cache.clear()
+            rows = self.tokenizer(self._inputs(missing), truncation=True, max_length=self.max_length)["input_ids"]
+            cache.update(zip(missing, map(tuple, rows), strict=True))
+        return [cache[t] for t in texts]
+
     def lengths(self, texts: Sequence[str]) -> list[int]:
-        ids = self.tokenizer(self._inputs(texts), truncation=True, max_length=self.max_length)["input_ids"]
-        return [len(row) for row in ids]
+        return [len(row) for row in self._ids(texts)]
 
     def encode(self, texts: Sequence[str]) -> dict[str, Any]:
-        out = self.tokenizer(self._inputs(texts), truncation=True, max_length=self.max_length, padding="longest",
-                             return_tensors="pt")
-        return {k: out[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in out}
+        """Right-padded ids and mask (and all-zero token types where the model takes them) — what the tokenizer's
+        own padding gives a batch of single sequences."""
+        import torch
+
+        rows = self._ids(texts)
+        width = max(len(r) for r in rows)
+        input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[i, : len(row)] = 1
+        out = {"input_ids": input_ids, "attention_mask": mask}
+        if "token_type_ids" in self.tokenizer.model_input_names:
+            out["token_type_ids"] = torch.zeros_like(input_ids)
+        return out
+
+    def input_keys(self, texts: Sequence[str]) -> list[Any]:
+        """The ids `encode` gives each text (one sequence: token types and the mask follow from them)."""
+        return self._ids(texts)
 
     def windows(self, texts: Sequence[str]) -> list[Window]:
         return token_window(self.tokenizer, texts, self.budget, self.policy)
@@ -257,6 +285,9 @@ class UnitEncoder:
 
     def windows(self, texts: Sequence[str]) -> list[Window]:
         return [unit_window(t, self.unit, self.max_units, self.policy) for t in texts]
+
+    def input_keys(self, texts: Sequence[str]) -> list[Any]:
+        return [tuple(self.ids(t)) for t in texts]
 
     def lengths(self, texts: Sequence[str]) -> list[int]:
         extra = len(self.prefix) + len(self.suffix)
@@ -311,6 +342,9 @@ class Adapter:
 
     def windows(self, texts: Sequence[str]) -> list[Window]:
         return self.encoder.windows(texts)
+
+    def input_keys(self, texts: Sequence[str]) -> list[Any]:
+        return self.encoder.input_keys(texts)
 
     def forward(self, batch: dict[str, Any]) -> Any:
         out = self.module(**batch)

@@ -114,6 +114,9 @@ class QwenClassifier:
     def lengths(self, texts: Sequence[str]) -> list[int]:
         return [len(ids) for ids in self._ids(texts)]
 
+    def input_keys(self, texts: Sequence[str]) -> list[Any]:
+        return [tuple(ids) for ids in self._ids(texts)]
+
     def encode(self, texts: Sequence[str]) -> dict[str, Any]:
         import torch
 
