@@ -12,6 +12,14 @@ joined) against the ~100-character sentences.
 
 Goals: each noise >= 20x nlpaug's throughput; per-char time at 5,000 chars <= 1.5x that at 100 chars; realized
 fraction within +-0.005 of the nominal rate.
+
+    python benchmarks/noise_throughput.py --long [--sizes 10000,100000,1000000]
+
+Long single-line documents instead (issue 11): every registered noise at rate 0.3 on the built-in clinical notes
+joined into one line of 10 KB, 100 KB and 1 MB — seconds to perturb, to measure (`noisebench.noise.measure`, the
+realized level from the pair) and to highlight (`perturb`'s rich output) — then `noisebench perturb` of the 1 MB
+line as a user runs it, with `--plain` and without. Goals: each noise <= 2 s on 1 MB; `perturb` of 1 MB <= 3 s in
+both modes; per-character cost not growing with length.
 """
 
 from __future__ import annotations
@@ -93,7 +101,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--nlpaug-repeats", type=int, default=2)
+    parser.add_argument("--long", action="store_true", help="long single-line documents, every noise (see above)")
+    parser.add_argument("--sizes", default="10000,100000,1000000")
     args = parser.parse_args()
+    if args.long:
+        long_documents([int(s) for s in args.sizes.split(",")])
+        return
 
     texts = sentences(args.data, args.n)
     keys = [hashlib.sha256(t.encode()).hexdigest() for t in texts]
@@ -138,6 +151,55 @@ def main() -> None:
             t_long, _ = best_time(nlpaug_run(docs, action, 0.1), 1)
             short, long = t_short / chars * 1e9, t_long / doc_chars * 1e9
             print(f"| nlpaug | {action} | {short:.0f} | {long:.0f} | {long / short:.2f} |", flush=True)
+
+
+def long_documents(sizes: list[int]) -> None:
+    import subprocess
+    import sys
+    import tempfile
+
+    from noisebench.commands.noise_cmd import _highlighted
+    from noisebench.datasets import load_dataset
+    from noisebench.noise import NOISES, measure, perturb
+
+    base = " ".join(ex.text for ex in load_dataset("clinical-notes").train).replace("\n", " ")
+    line = (base * (max(sizes) // len(base) + 1))[: max(sizes)]
+    print(f"one line of clinical notes; rate 0.3; seconds (ns per character); load average {os.getloadavg()[0]:.2f}")
+    print("\n| noise | size | perturb s | measure s | highlight s | total ns/char |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for noise, spec in NOISES.items():
+        if spec.requires:
+            try:
+                __import__(spec.requires)
+            except ImportError:
+                continue
+        for size in sizes:
+            text = line[:size]
+            t0 = time.perf_counter()
+            noisy = perturb(text, noise=noise, rate=0.3, seed=0, key="long")
+            t1 = time.perf_counter()
+            measure(text, noisy, noise=noise)
+            t2 = time.perf_counter()
+            _highlighted(text, noisy)
+            t3 = time.perf_counter()
+            print(f"| {noise} | {size:,} | {t1 - t0:.3f} | {t2 - t1:.3f} | {t3 - t2:.3f} | "
+                  f"{(t3 - t0) / size * 1e9:.0f} |", flush=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write(line + "\n")
+    print(f"\n`noisebench perturb --file <{max(sizes):,}-character line> --noise N --rate 0.3` (a fresh process)")
+    print("\n| noise | --plain s | highlighted s |")
+    print("|---|---:|---:|")
+    for noise, spec in NOISES.items():
+        if spec.requires:
+            continue
+        row = []
+        for extra in (["--plain"], []):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "noisebench", "perturb", "--file", f.name, "--noise", noise,
+                            "--rate", "0.3", *extra], check=True, capture_output=True)
+            row.append(time.perf_counter() - start)
+        print(f"| {noise} | {row[0]:.2f} | {row[1]:.2f} |", flush=True)
+    os.unlink(f.name)
 
 
 if __name__ == "__main__":

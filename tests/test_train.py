@@ -164,7 +164,8 @@ def test_same_seed_same_predictions_different_seed_different_weights():
 # Anchor values (torchtune's habit): bert-tiny, seed 0, the toy data above, 2 epochs of batch 16 on one CPU thread.
 # Written down from a run of the loop as it is; any change to the schedule, warm-up, clipping, loss scaling,
 # batching or initialisation moves them far beyond the tolerance, and must update them on purpose.
-ANCHOR = [(0.6934162775675455, 0.6842482826293811), (0.681086669365565, 0.6693118853938426)]
+# Updated on purpose 2026-12-02: bert-tiny lost its dropout (a fifth of a CPU training step).
+ANCHOR = [(0.6947805881500244, 0.6798589937706601), (0.6733011404673258, 0.6498561283891414)]
 
 
 def test_exact_loss_anchor():
