@@ -13,6 +13,12 @@ Verdicts (points = percentage points; the tolerance is inclusive: exactly `toler
   Without an interval on either side a breach cannot be shown significant → "not significant".
 - "not significant": a tolerance breach whose intervals overlap (only with require_significant).
 - "improved": worse < -tolerance; "ok" otherwise.
+With a margin (non-inferiority, `--margin POINTS`) instead of the tolerance rule: the worsening's interval is
+Welch's interval for the difference of the two sides' means (from each side's mean, sd and seed count, at the
+baseline's level), and
+- "regression": the whole interval lies above the margin (worse than the margin, beyond chance);
+- "within margin": anything else — including a point estimate past the margin whose interval reaches below it;
+- "not significant": no interval (fewer than 2 seeds on a side) — a regression cannot be shown.
 - "failed": the current condition has runs but none succeeded while the baseline had results → a regression.
 - "still failed": no successful run on either side (the baseline accepted the failure) → not a regression.
 - "no baseline value": the baseline's condition had no successful runs → nothing to compare, not a regression.
@@ -61,6 +67,13 @@ class CheckResult:
     tolerance: float
     require_significant: bool
     rows: list[Row] = field(default_factory=list)
+    margin: float | None = None  # non-inferiority mode (see the module docstring)
+
+    def rule(self) -> str:
+        if self.margin is not None:
+            return f"margin {self.margin:g} points, non-inferiority"
+        sig = ", significance required" if self.require_significant else ""
+        return f"tolerance {self.tolerance:g} points{sig}"
 
     def with_verdict(self, *verdicts: str) -> list[Row]:
         return [r for r in self.rows if r.verdict in verdicts]
@@ -73,8 +86,7 @@ class CheckResult:
 
     def summary(self) -> str:
         n = len(self.rows)
-        sig = ", significance required" if self.require_significant else ""
-        tail = f"{n} conditions ({self.metric}, tolerance {self.tolerance:g} points{sig})"
+        tail = f"{n} conditions ({self.metric}, {self.rule()})"
         missing = self.with_verdict(*MISSING)
         if missing:
             return f"{len(missing)} of {tail} missing on one side: comparison incomplete"
@@ -168,14 +180,31 @@ def _verdict(kind: str, base: dict, cur: dict, tolerance: float, require_signifi
     return "improved" if worse < -tolerance else "ok"
 
 
+def _margin_verdict(kind: str, base: dict, cur: dict, margin: float) -> tuple[str, str]:
+    """(verdict, what the row says about the worsening) in non-inferiority mode."""
+    from noisebench.stats import welch_summary
+
+    a, b = (base, cur) if kind == "clean" else (cur, base)  # worsening = a - b: a fall of clean, a rise of drop
+    worse = welch_summary(a["point"], a.get("sd"), int(a.get("n") or 0), b["point"], b.get("sd"),
+                          int(b.get("n") or 0), float(base.get("level") or 0.95)).diff
+    if worse.low is None or worse.high is None:
+        return "not significant", f"worse {100 * worse.point:+.2f}, no interval"
+    text = f"worse {100 * worse.point:+.2f} [{100 * worse.low:+.2f}, {100 * worse.high:+.2f}]"
+    return ("regression" if round(100 * worse.low, 9) > margin else "within margin"), text
+
+
 def compare(baseline: dict, current: dict, metric: str = "accuracy", tolerance: float = 1.0,
-            require_significant: bool = False) -> CheckResult:
+            require_significant: bool = False, margin: float | None = None) -> CheckResult:
     """Compare two report dicts condition by condition (see the module docstring for every verdict)."""
     if metric not in METRICS:
         raise UsageError(f"unknown metric {metric!r}; choose from: {', '.join(METRICS)}")
     if tolerance < 0:
         raise UsageError(f"--tolerance must be >= 0 percentage points, got {tolerance}")
-    result = CheckResult(metric, tolerance, require_significant)
+    if margin is not None and (margin < 0 or require_significant):
+        raise UsageError(f"--margin must be >= 0 percentage points, got {margin}" if margin < 0 else
+                         "--margin is its own rule (an interval of the worsening above the margin): drop "
+                         "--require-significant")
+    result = CheckResult(metric, tolerance, require_significant, margin=margin)
     base, cur = _entries(baseline, metric), _entries(current, metric)
     for key in list(base) + [k for k in cur if k not in base]:
         b = base.get(key)
@@ -196,6 +225,9 @@ def compare(baseline: dict, current: dict, metric: str = "accuracy", tolerance: 
             verdict = "still failed" if b_est is None else "failed"
         elif b_est is None:
             verdict = "no baseline value"
+        elif margin is not None:
+            verdict, worse = _margin_verdict(kind, b_est, c_est, margin)
+            seeds += (", " if seeds else "") + worse
         else:
             verdict = _verdict(kind, b_est, c_est, tolerance, require_significant)
         delta = 100.0 * (c_est["point"] - b_est["point"]) if b_est and c_est else None
@@ -251,11 +283,13 @@ def render_markdown(result: CheckResult, baseline_path: str) -> str:
         lines = ["| " + " | ".join(HEADERS) + " |", "|:---|---:|---:|---:|:---|"]
         return lines + ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
 
-    flagged = [r for r in result.rows if r.verdict not in ("ok", "improved")]
+    flagged = [r for r in result.rows if r.verdict not in ("ok", "improved", "within margin")]
     sig = "required" if result.require_significant else "not required"
+    rule = (f"margin {result.margin:g} percentage points (a regression: the Welch interval of the worsening lies "
+            "above it)" if result.margin is not None else
+            f"tolerance {result.tolerance:g} percentage points; significance (non-overlapping intervals) {sig}")
     out = [f"### noisebench check: {result.summary()}", "",
-           f"Baseline `{baseline_path}`; metric {result.metric}; tolerance {result.tolerance:g} percentage points; "
-           f"significance (non-overlapping intervals) {sig}.", ""]
+           f"Baseline `{baseline_path}`; metric {result.metric}; {rule}.", ""]
     if flagged:
         out += table(table_rows(result, flagged)) + [""]
     out += [f"<details><summary>all {len(result.rows)} conditions</summary>", ""]

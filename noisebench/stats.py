@@ -242,16 +242,23 @@ def welch(
     if len(x) == 0 or len(y) == 0:
         raise ValueError("welch needs at least one value in each sample")
     (mx, sx), (my, sy) = _mean_sd(x), _mean_sd(y)
-    diff = mx - my
-    n = min(len(x), len(y))
-    if sx is None or sy is None:
+    return welch_summary(mx, sx, len(x), my, sy, len(y), level)
+
+
+def welch_summary(mean_a: float, sd_a: float | None, n_a: int, mean_b: float, sd_b: float | None, n_b: int,
+                  level: float = 0.95) -> Comparison:
+    """`welch` from each sample's mean, sample sd (None when n < 2) and size — what a stored report keeps."""
+    _check_level(level)
+    diff = mean_a - mean_b
+    n = min(n_a, n_b)
+    if sd_a is None or sd_b is None or n_a < 2 or n_b < 2:
         return Comparison(Estimate(diff, None, None, level, "welch", n), None, None, None, None)
-    va, vb = sx**2 / len(x), sy**2 / len(y)
+    va, vb = sd_a**2 / n_a, sd_b**2 / n_b
     se2 = va + vb
     if se2 == 0.0:  # both samples constant: the difference is known exactly
         return _exact(diff, level, "welch", n, df=None)  # Welch-Satterthwaite df is 0/0 here
     se = math.sqrt(se2)
-    df = se2**2 / (va**2 / (len(x) - 1) + vb**2 / (len(y) - 1))
+    df = se2**2 / (va**2 / (n_a - 1) + vb**2 / (n_b - 1))
     return _t_test(diff, se, df, level, "welch", n)
 
 

@@ -200,3 +200,56 @@ def test_macro_f1_metric(baseline, tmp_path, capsys):
     results = current(tmp_path, shift={BERT_CS01: 0.03})
     code, out, _ = cli(capsys, "check", "--baseline", baseline, "--results-dir", results, "--metric", "macro_f1")
     assert code == 1 and "macro_f1, tolerance 1 points" in out
+
+
+def _welch_interval(base: dict, cur: dict) -> tuple[float, float, float]:
+    """Point and 95% Welch interval of cur - base, in points, computed here with scipy from the stored sd and n."""
+    from scipy import stats
+
+    va, vb = cur["sd"] ** 2 / cur["n"], base["sd"] ** 2 / base["n"]
+    se = (va + vb) ** 0.5
+    df = (va + vb) ** 2 / (va**2 / (cur["n"] - 1) + vb**2 / (base["n"] - 1))
+    t = stats.ttest_ind_from_stats(cur["point"], cur["sd"], cur["n"], base["point"], base["sd"], base["n"],
+                                   equal_var=False).statistic
+    diff = cur["point"] - base["point"]
+    assert t == pytest.approx(diff / se)  # scipy's Welch statistic agrees with this se
+    half = stats.t.ppf(0.975, df) * se
+    return 100 * diff, 100 * (diff - half), 100 * (diff + half)
+
+
+def _drop(report: dict, model: str) -> dict:
+    return next(c for c in report["conditions"] if c["model"] == model and c["noise"]["name"] == "char-swap"
+                and c["noise"]["rate"] == 0.1)["accuracy"]["drop"]
+
+
+def test_margin_declares_a_regression_only_when_the_worsening_interval_lies_above_it(baseline, tmp_path, capsys):
+    """Non-inferiority: +5 points with an interval wholly above a 1-point margin is a regression; the same change
+    against a 4-point margin, and +1.5 points (a breach of the 1-point tolerance), are within the margin."""
+    large = current(tmp_path / "large", shift={BERT_CS01: 0.05})
+    base = _drop(json.loads(baseline.read_text()), "bert-tiny")
+    code, report, _ = cli(capsys, "report", "--results-dir", large, "--format", "json")
+    point, low, high = _welch_interval(base, _drop(json.loads(report), "bert-tiny"))
+    assert 1.0 < low < 4.0 < high  # the cases below sit on both sides of the interval's lower end
+    code, out, _ = cli(capsys, "check", "--baseline", baseline, "--results-dir", large, "--margin", "1")
+    line = next(x for x in out.splitlines() if "bert-tiny (full) · char-swap @0.1" in x)
+    assert code == 1 and "regression" in line
+    assert f"worse {point:+.2f} [{low:+.2f}, {high:+.2f}]" in line
+    assert "margin 1 points, non-inferiority" in out
+    code, out, _ = cli(capsys, "check", "--baseline", baseline, "--results-dir", large, "--margin", "4")
+    assert code == 0 and "within margin" in out and "no regression in 15 conditions" in out
+    small = current(tmp_path / "small", shift={BERT_CS01: 0.015})
+    assert cli(capsys, "check", "--baseline", baseline, "--results-dir", small)[0] == 1  # the tolerance rule
+    code, out, _ = cli(capsys, "check", "--baseline", baseline, "--results-dir", small, "--margin", "1")
+    assert code == 0 and "within margin" in out
+    # falling clean accuracy is a worsening too
+    lower = current(tmp_path / "lower", clean_shift={"qwen-0.5b": 0.05})
+    code, out, _ = cli(capsys, "check", "--baseline", baseline, "--results-dir", lower, "--margin", "1")
+    line = next(x for x in out.splitlines() if "qwen-0.5b (lora) · clean" in x)
+    assert code == 1 and "regression" in line
+
+
+@pytest.mark.parametrize("args,message", [(["--margin", "-1"], "--margin must be >= 0"),
+                                          (["--margin", "1", "--require-significant"], "drop --require-significant")])
+def test_margin_usage_errors(baseline, capsys, args, message):
+    code, _, err = cli(capsys, "check", "--baseline", baseline, "--results-dir", baseline.parent / "results", *args)
+    assert code == 2 and message in err and "Traceback" not in err

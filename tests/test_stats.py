@@ -340,3 +340,23 @@ def test_intervals_separate_rule():
     assert stats.intervals_separate(lo, hi) and not stats.intervals_separate(hi, lo)
     assert not stats.intervals_separate(lo, touching)
     assert not stats.intervals_separate(lo, single)
+
+
+def test_welch_summary_is_welch_from_stored_means_and_sds():
+    """`welch_summary` (what `check --margin` uses on stored reports) equals `welch` on the raw samples, and its
+    statistic and p are scipy's `ttest_ind_from_stats(equal_var=False)`."""
+    import numpy as np
+    from scipy import stats as sps
+
+    from noisebench import stats
+
+    rng = np.random.default_rng(5)
+    for n_a, n_b in ((5, 5), (3, 7), (2, 2)):
+        a, b = rng.normal(0.3, 0.05, n_a), rng.normal(0.25, 0.02, n_b)
+        raw = stats.welch(a, b)
+        summary = stats.welch_summary(a.mean(), a.std(ddof=1), n_a, b.mean(), b.std(ddof=1), n_b)
+        assert summary.diff.point == pytest.approx(raw.diff.point, abs=1e-12)
+        assert (summary.diff.low, summary.diff.high) == pytest.approx((raw.diff.low, raw.diff.high), abs=1e-12)
+        ref = sps.ttest_ind_from_stats(a.mean(), a.std(ddof=1), n_a, b.mean(), b.std(ddof=1), n_b, equal_var=False)
+        assert summary.t == pytest.approx(ref.statistic, rel=1e-10) and summary.p == pytest.approx(ref.pvalue, rel=1e-9)
+    assert stats.welch_summary(0.5, None, 1, 0.4, 0.1, 5).diff.low is None  # one seed: no interval

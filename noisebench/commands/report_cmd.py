@@ -120,6 +120,9 @@ def check(
     metric: Metric = "accuracy",
     require_significant: Annotated[bool, typer.Option(
         "--require-significant", help="A breach counts only when current and baseline intervals do not overlap.")] = False,
+    margin: Annotated[float | None, typer.Option(
+        help="Non-inferiority instead of --tolerance: a regression only when the whole interval of the worsening "
+             "(Welch, baseline vs current seeds) lies above this many percentage points.")] = None,
     markdown: Annotated[Path | None, typer.Option(
         help="Also write a Markdown summary (appended when the path is $GITHUB_STEP_SUMMARY).")] = None,
     skip_corrupt: SkipCorrupt = False,
@@ -153,7 +156,7 @@ def check(
     _warn_skipped(skipped)
     filters = {k: list(v) for k, v in data.get("filters", {}).items()}
     current = to_json(rep.make_report(rep.matching(records, filters), settings, filters, skipped))
-    result = chk.compare(data, current, metric, tolerance, require_significant)
+    result = chk.compare(data, current, metric, tolerance, require_significant, margin)
     color, width = _terminal()
     typer.echo(chk.render_table(result, color=color, width=width), nl=False)
     if markdown is not None:

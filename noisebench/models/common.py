@@ -213,6 +213,7 @@ class TokenizerEncoder:
         self.max_length = max_length
         self.policy = policy
         self.budget = max(1, max_length - tokenizer.num_special_tokens_to_add(pair=False))
+        self._cache: dict[str, tuple[int, ...]] = {}  # text -> ids (see _ids)
 
     def _inputs(self, texts: Sequence[str]) -> list[str]:
         if self.policy != "head+tail":
@@ -223,7 +224,7 @@ class TokenizerEncoder:
 
     def _ids(self, texts: Sequence[str]) -> list[tuple[int, ...]]:
         """Each text's ids (specials added, truncated), tokenizing only texts not seen recently."""
-        cache = self.__dict__.setdefault("_cache", {})
+        cache = self._cache
         missing = list(dict.fromkeys(t for t in texts if t not in cache))
         if missing:
             if len(cache) + len(missing) > self.CACHE_SIZE:
