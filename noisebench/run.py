@@ -11,9 +11,10 @@ Read top to bottom, for one validated `RunConfig`:
    unit twice), the trained weights come from `checkpoints/<unit id>/` when an earlier run kept them, or from
    `noisebench.train.fit` — then the trainable part is saved (safetensors, atomically) so a new noise condition
    never retrains.
-4. Each missing cell is evaluated and written as one record (`noisebench.records`), atomically. A noisy test set
-   depends only on (noise, rate, options, seed, example keys), so every model of the run sees the same noisy texts
-   for a seed — the pairing the report's per-seed drops and McNemar tests rely on.
+4. The missing cells are predicted together at the cost of their distinct model inputs (`_evaluate`: one
+   length-sorted stream per unit), then each is written as one record (`noisebench.records`), atomically. A noisy
+   test set depends only on (noise, rate, options, seed, example keys), so every model of the run sees the same
+   noisy texts for a seed — the pairing the report's per-seed drops and McNemar tests rely on.
 
 Seeds. One seed value s controls the fine-tuning run (head/LoRA initialisation, data order, dropout) and the noise
 draw of that run's test set: the noisy cell of seed s is the model trained with seed s evaluated on the test set
@@ -21,8 +22,8 @@ perturbed with seed s.
 
 Failures. A unit whose training diverges (RunError) or runs out of memory gets "failed" records for its cells (the
 report marks them) and the run goes on; a re-run retries them. Bad input (UsageError) stops before anything is
-written. Ctrl-C or kill -9 loses at most the cell being evaluated: a re-run resumes from the stored records and the
-kept checkpoint.
+written. Ctrl-C or kill -9 loses at most the predictions of the unit being evaluated (never its trained weights): a
+re-run resumes from the stored records and the kept checkpoint.
 """
 
 from __future__ import annotations
