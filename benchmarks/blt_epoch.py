@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import os
 import time
 from pathlib import Path
@@ -133,7 +132,7 @@ def main() -> None:
     if synthetic:
         scratch = blt.BltClassifier(clf.module, {}, clf.max_bytes)
         scratch.patch_cache = blt.PatchCache("scratch")  # random patcher's 1-byte boundaries must not be used
-        scratch._run_patcher({hashlib.sha256(bytes(i - 4 for i in row[1:])).hexdigest(): row for row in ids})
+        scratch._run_patcher({blt.patch_key(row): row for row in ids})
     else:
         clf.patch_lengths([ex.text for ex in train])
     if device.type == "cuda":
@@ -142,9 +141,9 @@ def main() -> None:
     if synthetic:
         prng = np.random.default_rng(1)
         for row in ids:
-            key = hashlib.sha256(bytes(i - 4 for i in row[1:])).hexdigest()
+            key = blt.patch_key(row)
             clf.patch_cache.put(key, synthetic_patches(len(row), args.mean_patch, prng))
-    cached = [clf.patch_cache.get(hashlib.sha256(bytes(i - 4 for i in row[1:])).hexdigest()) for row in ids]
+    cached = [clf.patch_cache.get(blt.patch_key(row)) for row in ids]
     mean_patch = sum(len(r) for r in ids) / sum(len(p) for p in cached)
 
     # FLOPs and aten ops of one representative micro-batch (forward + backward)

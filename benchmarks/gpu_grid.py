@@ -125,21 +125,17 @@ def _flops(fn) -> float:
 
 
 def _synthetic_patches(clf, texts: list[str]) -> None:
-    """BLT with a random patcher: cache realistic patch lengths for `texts` (what a run caches from real ones)."""
-    import hashlib
+    """BLT with a random patcher: cache realistic patch lengths for `texts` (what a run caches from real ones), as
+    benchmarks/blt_epoch.py does."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from blt_epoch import synthetic_patches
 
     from noisebench.models import blt
 
     rng = np.random.default_rng(1)
     for text in texts:
         row = blt.byte_ids(text, clf.max_bytes, clf.policy)
-        lengths, left = [1], len(row) - 1
-        while left > 0:
-            n = int(min(left, 1 + rng.poisson(3.5)))
-            lengths.append(n)
-            left -= n
-        clf.patch_cache.put(hashlib.sha256(bytes(i - blt.BYTE_OFFSET for i in row[1:])).hexdigest(),
-                            np.asarray(lengths, dtype=np.int64))
+        clf.patch_cache.put(blt.patch_key(row), synthetic_patches(len(row), 4.5, rng))
 
 
 def measure(family: Family, *, tiny: bool, device: object, train_texts: list[str], eval_texts: list[str],

@@ -58,7 +58,7 @@ class Row:
     current: dict | None
     delta: float | None  # current - baseline, percentage points
     verdict: str
-    seeds: str = ""  # "3/5 seeds" when the current condition is partial
+    note: str = ""  # shown after the verdict: "3/5 seeds" when partial, lost seeds, the worsening under --margin
 
 
 @dataclass
@@ -211,12 +211,12 @@ def compare(baseline: dict, current: dict, metric: str = "accuracy", tolerance: 
         c = cur.get(key)
         name, kind = (b or c or ("", ""))[:2]
         b_est, c_est = (b[2] if b else None), (c[2] if c else None)
-        seeds = ""
+        note = ""
         if c and c[4] and c[3] == "partial":
-            seeds = f"{len(c[4]['used'])}/{len(c[4]['expected'])} seeds"
+            note = f"{len(c[4]['used'])}/{len(c[4]['expected'])} seeds"
         lost = _lost_seeds(b, c)
         if lost:
-            seeds += (", " if seeds else "") + f"no result for seed(s) {', '.join(map(str, lost))}"
+            note += (", " if note else "") + f"no result for seed(s) {', '.join(map(str, lost))}"
         if c is None or c[3] == "missing" or lost:
             verdict = "missing in current"
         elif b is None or b[3] == "missing":
@@ -227,11 +227,11 @@ def compare(baseline: dict, current: dict, metric: str = "accuracy", tolerance: 
             verdict = "no baseline value"
         elif margin is not None:
             verdict, worse = _margin_verdict(kind, b_est, c_est, margin)
-            seeds += (", " if seeds else "") + worse
+            note += (", " if note else "") + worse
         else:
             verdict = _verdict(kind, b_est, c_est, tolerance, require_significant)
         delta = 100.0 * (c_est["point"] - b_est["point"]) if b_est and c_est else None
-        result.rows.append(Row(name, kind, b_est, c_est, delta, verdict, seeds))
+        result.rows.append(Row(name, kind, b_est, c_est, delta, verdict, note))
     return result
 
 
@@ -257,7 +257,7 @@ def table_rows(result: CheckResult, rows: list[Row] | None = None) -> list[list[
     out = []
     for r in result.rows if rows is None else rows:
         delta = "—" if r.delta is None else fixed(r.delta, 2, sign=True)
-        verdict = r.verdict + (f" ({r.seeds})" if r.seeds else "")
+        verdict = r.verdict + (f" ({r.note})" if r.note else "")
         out.append([r.condition, _est_text(r.baseline, r.kind), _est_text(r.current, r.kind), delta, verdict])
     return out
 

@@ -254,17 +254,15 @@ def predict_distinct(clf: Classifier, streams: Sequence[Sequence[str]], *, devic
     """Logits for several lists of texts (a unit's conditions) at the cost of their distinct model inputs.
 
     A prediction is a function of the trained model and the encoded input (after tokenisation and truncation), and
-    every model is padding-invariant, so each distinct encoding (`clf.input_keys`; the text itself for a classifier
-    without them) is run once, in one length-sorted stream through `predict` — full batches across conditions —
+    every model is padding-invariant, so each distinct encoding (`clf.input_keys`) is run once, in one length-sorted stream through `predict` — full batches across conditions —
     and its logits are scattered back to every row that has it. Returns (logits [N_k, C] per stream, rows of each
     stream computed): a row counts as computed in the first stream that contains its encoding, as reused after."""
-    keys_of = getattr(clf, "input_keys", None)
     first: dict[Any, int] = {}
     distinct: list[str] = []
     rows: list[np.ndarray] = []
     computed: list[int] = []
     for texts in streams:
-        keys = keys_of(list(texts)) if keys_of is not None else list(texts)
+        keys = clf.input_keys(list(texts))
         at = np.empty(len(keys), dtype=np.int64)
         before = len(distinct)
         for r, (key, text) in enumerate(zip(keys, texts, strict=True)):

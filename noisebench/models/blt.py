@@ -63,6 +63,11 @@ def byte_ids(text: str, max_bytes: int = DEFAULT_MAX_BYTES, policy: str = "head"
     return [BOS] + [b + BYTE_OFFSET for b in chosen]
 
 
+def patch_key(ids: Sequence[int]) -> str:
+    """The patch cache's key for a row of `byte_ids`: the sha256 of the bytes the model sees (BOS dropped)."""
+    return hashlib.sha256(bytes(i - BYTE_OFFSET for i in ids[1:])).hexdigest()
+
+
 def lora_target_regex(targets: str) -> str:
     """peft regex putting LoRA only in the global transformer's self-attention (never patcher/encoder/decoder)."""
     if targets not in LORA_TARGETS:
@@ -302,7 +307,7 @@ class BltClassifier:
     def patch_lengths(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Each text's real patch lengths (cached; the patcher runs only on texts not seen before)."""
         ids = [byte_ids(t, self.max_bytes, self.policy) for t in texts]
-        keys = [hashlib.sha256(bytes(i - BYTE_OFFSET for i in row[1:])).hexdigest() for row in ids]
+        keys = [patch_key(row) for row in ids]
         missing = {k: row for k, row in zip(keys, ids, strict=True) if self.patch_cache.get(k) is None}
         if missing:
             self._run_patcher(missing)

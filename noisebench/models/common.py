@@ -200,6 +200,20 @@ def masked_mean(states: Any, mask: Any) -> Any:
     return ((states * weights).sum(1) / weights.sum(1).clamp(min=1.0)).float()
 
 
+def right_pad(rows: Sequence[Sequence[int]], pad_id: int, width: int | None = None) -> tuple[Any, Any]:
+    """(input_ids, attention_mask), long tensors [B, width]: each row's ids then `pad_id`; width = the longest row
+    unless given (at least that)."""
+    import torch
+
+    width = width if width is not None else max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return input_ids, mask
+
+
 class TokenizerEncoder:
     """Subword encoding with a `transformers` tokenizer: special tokens added, truncation at `max_length` tokens
     (specials included), right padding to the longest row of the batch. A too-long text keeps its head (the
@@ -241,13 +255,7 @@ class TokenizerEncoder:
         own padding gives a batch of single sequences."""
         import torch
 
-        rows = self._ids(texts)
-        width = max(len(r) for r in rows)
-        input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[i, : len(row)] = 1
+        input_ids, mask = right_pad(self._ids(texts), self.tokenizer.pad_token_id)
         out = {"input_ids": input_ids, "attention_mask": mask}
         if "token_type_ids" in self.tokenizer.model_input_names:
             out["token_type_ids"] = torch.zeros_like(input_ids)
@@ -297,15 +305,9 @@ class UnitEncoder:
         return [min(len(t), self.max_units) + extra for t in texts]
 
     def encode(self, texts: Sequence[str]) -> dict[str, Any]:
-        import torch
-
         rows = [self.ids(t) for t in texts]
         width = max(len(r) if self.min_padding is None else max(len(r), self.min_padding(len(r))) for r in rows)
-        input_ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[i, : len(row)] = 1
+        input_ids, mask = right_pad(rows, self.pad_id, width)
         return {"input_ids": input_ids, "attention_mask": mask}
 
 

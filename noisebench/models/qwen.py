@@ -27,7 +27,7 @@ from typing import Any
 from noisebench.errors import UsageError
 from noisebench.models import MODELS
 from noisebench.models.base import ModelOptions, ModelSpec
-from noisebench.models.common import BACKBONE_SEED, Truncation, Window, kept, token_window
+from noisebench.models.common import BACKBONE_SEED, Truncation, Window, kept, right_pad, token_window
 
 HUB_ID = "Qwen/Qwen2.5-1.5B"
 LICENCE = "Apache-2.0 (Qwen2.5-1.5B)"
@@ -118,15 +118,7 @@ class QwenClassifier:
         return [tuple(ids) for ids in self._ids(texts)]
 
     def encode(self, texts: Sequence[str]) -> dict[str, Any]:
-        import torch
-
-        ids = self._ids(texts)
-        seq = max(len(row) for row in ids)
-        input_ids = torch.full((len(ids), seq), self.tokenizer.pad_token_id, dtype=torch.long)
-        attention = torch.zeros(len(ids), seq, dtype=torch.long)
-        for r, row in enumerate(ids):  # right padding
-            input_ids[r, : len(row)] = torch.tensor(row)
-            attention[r, : len(row)] = 1
+        input_ids, attention = right_pad(self._ids(texts), self.tokenizer.pad_token_id)
         return {"input_ids": input_ids, "attention_mask": attention}
 
     def forward(self, batch: dict[str, Any]) -> Any:
