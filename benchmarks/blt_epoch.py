@@ -131,7 +131,7 @@ def main() -> None:
     start = time.perf_counter()
     if synthetic:
         scratch = blt.BltClassifier(clf.module, {}, clf.max_bytes)
-        scratch.patch_cache = blt.PatchCache("scratch")  # random patcher's 1-byte boundaries must not be used
+        scratch._patch_cache = blt.PatchCache("scratch")  # random patcher's 1-byte boundaries must not be used
         scratch._run_patcher({blt.patch_key(row): row for row in ids})
     else:
         clf.patch_lengths([ex.text for ex in train])
