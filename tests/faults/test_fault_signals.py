@@ -75,7 +75,7 @@ def test_ctrl_c_exits_130_with_what_was_kept_and_the_resume_command(fault_data, 
     # enough that a fixed offset after start-up could land after its last record
     whole = _whole_run_seconds(fault_data, tmp_path / "timing")
     low = 1.1 * startup
-    high = max(low, whole - 0.25 * (whole - startup))
+    high = max(low, whole - 0.4 * (whole - startup))
     results = tmp_path / "interrupted"
     interrupted = 0
     for _ in range(3):
@@ -88,8 +88,10 @@ def test_ctrl_c_exits_130_with_what_was_kept_and_the_resume_command(fault_data, 
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
         no_traceback(out, err)
-        if proc.returncode == 0 and "cells written" in err.strip().splitlines()[-1]:
-            continue  # the run had finished its work when the signal landed: nothing was left to interrupt
+        if "cells written" in (err.strip().splitlines() or [""])[-1]:
+            # the run had printed its closing summary — every record written — when the signal landed (exit 0, or
+            # killed by it during interpreter shutdown): nothing was left to interrupt
+            continue
         COUNTS["SIGINT"] += 1
         interrupted += 1
         assert proc.returncode == 130, err[-2000:]
