@@ -160,10 +160,11 @@ def _unique(items: Sequence) -> list:
 
 
 def core_noises() -> list[str]:
-    """`--noise all`: every registered calibrated noise that needs no optional package, in catalogue order."""
+    """`--noise all`: the study's seven noises (every registered calibrated noise of the study that needs no optional
+    package), in catalogue order. Later additions such as `misspell` are run by name."""
     from noisebench.noise import NOISES
 
-    return [name for name, spec in NOISES.items() if spec.calibrated and spec.requires is None]
+    return [name for name, spec in NOISES.items() if spec.calibrated and spec.requires is None and spec.in_study]
 
 
 def _parse_noises(text: str | None, errors: list[str]) -> list[str]:

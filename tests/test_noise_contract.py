@@ -8,6 +8,7 @@ matches the rate — per text within one unit, pooled within 4 standard deviatio
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -15,11 +16,13 @@ import re
 import subprocess
 import sys
 import unicodedata
+from pathlib import Path
 
 import pytest
 
 from noisebench.noise import NOISES, measure, measure_dataset, perturb, perturb_batch
 
+REPO = Path(__file__).resolve().parents[1]
 ALL = NOISES.names()
 CALIBRATED = [n for n in ALL if NOISES.get(n).calibrated]
 SEED = 7
@@ -137,6 +140,17 @@ def _lower_outside_placeholders(token: str) -> str:
         PLACEHOLDER.search(token) else token.lower()
 
 
+@functools.cache
+def _misspellings() -> dict[str, set[str]]:
+    """The shipped list read independently of the noise: correct word -> its misspellings."""
+    table: dict[str, set[str]] = {}
+    lines = (REPO / "data" / "misspellings.tsv").read_text(encoding="utf-8").splitlines()
+    for line in [x for x in lines if x and not x.startswith("#")][1:]:
+        correct, wrong = line.split("\t")
+        table.setdefault(correct, set()).add(wrong)
+    return table
+
+
 def _check_token(noise: str, clean: str, noisy: str) -> bool:
     """A whitespace-delimited token's change is one this noise may make (checked without the noise's code)."""
     if clean == noisy:
@@ -154,6 +168,14 @@ def _check_token(noise: str, clean: str, noisy: str) -> bool:
         return _subsequence(noisy, clean)
     if noise == "casing":
         return noisy == _lower_outside_placeholders(clean) or noisy == clean.lower()
+    if noise == "misspell":  # letter runs replaced by a listed misspelling in the same case pattern, nothing else
+        a, b = re.split(r"([A-Za-z]+)", clean), re.split(r"([A-Za-z]+)", noisy)
+        table = _misspellings()
+        return len(a) == len(b) and all(
+            x == y or (i % 2 == 1 and y.lower() in table.get(x.lower(), ()) and
+                       y in (y.lower(), y.upper(), y.capitalize()) and
+                       (x.isupper() == y.isupper() and x[0].isupper() == y[0].isupper()))
+            for i, (x, y) in enumerate(zip(a, b, strict=True)))
     raise AssertionError(f"no token rule for noise {noise!r}: add one")
 
 
@@ -196,7 +218,7 @@ def test_edits_stay_inside_eligible_units(noise, rate):
     """Character noises and casing never touch whitespace and change each token only as they may; span noises
     change the text only inside their units (lexicon matches, PHI-like spans, insertion points at word starts)."""
     for clean, noisy in zip(TEXTS, perturb_batch(TEXTS, KEYS, noise=noise, rate=rate, seed=SEED), strict=True):
-        if NOISES.get(noise).unit == "character" or noise == "casing":
+        if NOISES.get(noise).unit == "character" or noise in ("casing", "misspell"):
             a, b = re.split(r"(\s)", clean), re.split(r"(\s)", noisy)  # tokens between whitespace characters
             assert len(a) == len(b) and a[1::2] == b[1::2], (clean, noisy)  # every whitespace character kept
             assert all(_check_token(noise, x, y) for x, y in zip(a[::2], b[::2], strict=True)), (clean, noisy)

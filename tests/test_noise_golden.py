@@ -7,6 +7,8 @@ golden case fails `test_every_noise_has_a_golden_case`.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from noisebench.noise import NOISES, perturb
@@ -14,6 +16,7 @@ from noisebench.noise import NOISES, perturb
 SEED = 2024
 FOX = "The quick brown fox jumps over 13 lazy dogs."  # 37 eligible characters
 NOTE = "The patient has shortness of breath; give 5 mg PO twice a day. Pt is stable."
+MIS = "The patient recieved their medication and the condition improved; THE END [**Name**] untill iPhone."
 PHI = "Dr. John Smith saw the 92 year old patient on 3/14/2150; call (617) 555-0199."  # 14 words, 5 PHI spans
 
 GOLDEN = [
@@ -57,6 +60,13 @@ GOLDEN = [
      "[**Age over 90**] [**2188-1-26**]; call [**Telephone/Fax**]."),
     ("phi", PHI, "g1", 0.5, {"style": "i2b2"},
      "Dr. [NAME] [NAME] saw [PHONE] the [AGE] year [DATE] old patient on [DATE]; call [PHONE]."),
+    # 6 listed words (The, their, and, the, condition, THE; "recieved" is already wrong, "iPhone" mixed-case, the
+    # placeholder protected): all misspelled in their case pattern
+    ("misspell", MIS, "g1", 1.0, {},
+     "Tghe patient recieved thier medication andd tghe condidtion improved; TJE END [**Name**] untill iPhone."),
+    # k = floor(0.5*6 + u) = 3 (The, their, condition with this key)
+    ("misspell", MIS, "g1", 0.5, {},
+     "Tghe patient recieved theri medication and the condidtion improved; THE END [**Name**] untill iPhone."),
     # k = 14 = all words: 5 replaced + 9 inserted
     ("phi", PHI, "g1", 1.0, {"style": "stars"},
      "*** Dr. *** *** *** *** *** saw *** the *** *** year *** old *** patient *** on ***; call ***."),
@@ -94,3 +104,66 @@ def test_abbreviation_on_general_text_keeps_to_clinical_rows_and_never_breaks_co
     negations = [i for i, r in enumerate(rows) if "n't" in r]
     assert negations and all(general[i].count("n't") == rows[i].count("n't") for i in negations)
     assert not any("and't" in text for text in general)
+
+
+def test_misspell_on_real_text_hits_its_rate_at_realistic_levels(shared_data):
+    """SST-2 dev: at 0.02 and 0.05 the realized fraction of listed words misspelled is the rate (to the stochastic
+    rounding's spread), counted independently: the letter runs of clean and noisy text pair up one to one, every
+    changed run is a listed misspelling of the clean run, and the eligible runs are the listed words not glued to a
+    word character, an apostrophe or a dotted abbreviation."""
+    from noisebench.noise import measure_dataset, perturb_batch
+    from noisebench.noise.misspell import misspellings
+
+    def runs(text):
+        return [(m.group(), text[max(m.start() - 2, 0):m.start()], text[m.end():m.end() + 2])
+                for m in re.finditer(r"[A-Za-z]+", text)]
+
+    def free(before, after):
+        glued = any(c and (c.isalnum() or c in "_'’") for c in (before[-1:], after[:1]))
+        dotted = (before[-1:] == "." and before[:1].isalnum()) or (after[:1] == "." and after[1:2].isalnum())
+        return not glued and not dotted
+
+    rows = [line.split("\t")[0] for line in (shared_data / "sst2" / "dev.tsv").read_text().splitlines()[1:]]
+    keys = [str(i) for i in range(len(rows))]
+    table = misspellings({})
+    for rate in (0.02, 0.05):
+        noisy = perturb_batch(rows, keys, noise="misspell", rate=rate, seed=3)
+        changed = eligible = 0
+        for a, b in zip(rows, noisy, strict=True):
+            ra, rb = runs(a), runs(b)
+            assert len(ra) == len(rb)
+            eligible += sum(w.lower() in table and (w.islower() or w.isupper() or w == w.capitalize())
+                            and free(before, after) for w, before, after in ra)
+            for (x, _, _), (y, _, _) in zip(ra, rb, strict=True):
+                if x != y:
+                    assert y.lower() in table[x.lower()]
+                    changed += 1
+        assert eligible > 3000  # SST-2 dev has thousands of listed words ("the", "and", "their", ...)
+        assert abs(changed / eligible - rate) < 4 / eligible ** 0.5  # k per text is exact in expectation
+        assert measure_dataset(rows, noisy, noise="misspell").unit_fraction == pytest.approx(changed / eligible)
+
+
+def test_a_malformed_misspelling_list_is_one_usage_error(tmp_path):
+    from noisebench.errors import UsageError
+
+    bad = tmp_path / "list.tsv"
+    bad.write_text("correct\tmisspelling\nthe\tteh\nreceive\tRecieve\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="line 3: both fields must be one lower-case word"):
+        perturb("the receive", noise="misspell", rate=1.0, seed=1, key="k", list=str(bad))
+    good = tmp_path / "good.tsv"
+    good.write_text("# mine\ncorrect\tmisspelling\nreceive\trecieve\n", encoding="utf-8")
+    assert perturb("Receive the", noise="misspell", rate=1.0, seed=1, key="k", list=str(good)) == "Recieve the"
+    with pytest.raises(UsageError, match="not found"):
+        perturb("x", noise="misspell", rate=1.0, seed=1, key="k", list=str(tmp_path / "none.tsv"))
+
+
+def test_noise_all_is_the_studys_seven_and_misspell_is_listed_with_its_source():
+    from typer.testing import CliRunner
+
+    from noisebench.cli import app
+    from noisebench.config import core_noises
+
+    assert core_noises() == ["substitute", "insert", "delete", "swap", "casing", "abbreviation", "phi"]
+    out = CliRunner().invoke(app, ["noises", "--wide"], env={"COLUMNS": "400"}).output
+    line = next(x for x in out.splitlines() if "misspell" in x and "Wikipedia" in x)
+    assert "CC BY-SA 4.0" in line

@@ -63,7 +63,7 @@ def noises(
     from noisebench.commands.listing import Column, render
     from noisebench.noise import NOISES
 
-    columns = [Column(c) for c in ("name", "unit", "calibrated", "rate meaning", "protects", "options")]
+    columns = [Column(c) for c in ("name", "unit", "calibrated", "rate meaning", "protects", "source", "options")]
     rows = []
     for name, spec in NOISES.items():
         options = "\n".join(
@@ -71,7 +71,7 @@ def noises(
             f"{meta.get('help', '')}" for o, meta in spec.options.items()) or "-"
         needs = f" (needs {spec.requires})" if spec.requires else ""
         rows.append([name, spec.unit, "yes" if spec.calibrated else "no" + needs, spec.rate_meaning, spec.protects,
-                     options])
+                     spec.source or "-", options])
     typer.echo(render("noisebench noises", columns, rows, wide=wide), nl=False)
 
 

@@ -39,7 +39,7 @@ module below. The contract tests parametrize over NOISES, so it is tested from t
 
 # isort: off
 # Registration, in catalogue order: character noises, then word/span noises, then the nlpaug adapters.
-from noisebench.noise import charnoise, wordnoise, abbreviation, phi, nlpaug_adapter  # noqa: F401
+from noisebench.noise import charnoise, wordnoise, misspell, abbreviation, phi, nlpaug_adapter  # noqa: F401
 # isort: on
 from noisebench.noise.engine import (
     NOISES,

@@ -191,6 +191,8 @@ def count_abbreviation(clean: str, noisy: str, options: Mapping[str, str]) -> tu
 register(NoiseSpec(
     name="abbreviation", unit="span", calibrated=True, apply=apply_abbreviation, count_units=count_abbreviation,
     check_options=check_options,
+    source=("data/abbreviations.tsv: The Joint Commission 'Do Not Use' list, the ISMP list of error-prone "
+            "abbreviations, standard clinical abbreviations, texting abbreviations (each row names its source)"),
     summary="abbreviation expansion both ways from a lexicon ('shortness of breath' <-> 'SOB', 'patient' <-> 'pt')",
     rate_meaning=("fraction of lexicon matches rewritten: n = non-overlapping lexicon matches in the text (full "
                   "forms and/or abbreviations per `direction`, on word boundaries, outside protected spans, "

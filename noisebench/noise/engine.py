@@ -65,6 +65,8 @@ class NoiseSpec:
     requires:      an optional package `apply` needs (the registry itself never imports it).
     count_units:   (clean, noisy, options) -> (units changed, eligible units), from the pair alone; None = the
                    character count of `noisebench.noise.measure.count_characters`.
+    source:        the data a noise draws on, with provenance and licence ("" when it uses none).
+    in_study:      one of the study's seven noises, run by `--noise all` (False for additions such as `misspell`).
     """
 
     name: str
@@ -79,6 +81,8 @@ class NoiseSpec:
     requires: str | None = None
     count_units: Callable[[str, str, Mapping[str, str]], tuple[int, int]] | None = field(
         default=None, repr=False, compare=False)
+    source: str = ""
+    in_study: bool = True
 
     def __post_init__(self) -> None:
         if self.unit not in UNITS:

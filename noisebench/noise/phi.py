@@ -151,6 +151,8 @@ def count_phi(clean: str, noisy: str, options: Mapping[str, str]) -> tuple[int, 
 
 register(NoiseSpec(
     name="phi", unit="word", calibrated=True, apply=apply_phi, count_units=count_phi,
+    source=("data/phi_names.tsv: US Social Security Administration top given names, US Census 2010 frequent "
+            "surnames (public-domain US government data)"),
     summary="PHI-mask insertion: de-identification placeholders replace PHI-like spans or are inserted",
     rate_meaning=("placeholders written per eligible word: n = words (maximal non-whitespace runs outside "
                   "protected spans); k = floor(rate*n + u), u ~ U[0,1) from the example's generator; each "
