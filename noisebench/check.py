@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from noisebench.errors import NoisebenchError, UsageError
+from noisebench.records import rate_key, rate_text
 from noisebench.report.aggregate import METRICS
 from noisebench.report.jsonfmt import SCHEMA
 from noisebench.report.text import fixed, pct
@@ -141,13 +142,19 @@ def load_baseline(path: str | Path) -> dict:
     for i, c in enumerate(data["conditions"]):
         where = f"conditions[{i}]"
         noise = c.get("noise") if isinstance(c, dict) else None
-        if not isinstance(noise, dict) or not isinstance(noise.get("label"), str) or not isinstance(
-                noise.get("rate"), (int, float)) or not all(isinstance(c.get(k), str) for k in ("dataset", "label",
+        if not isinstance(noise, dict) or not isinstance(noise.get("label"), str) or not _is_rate(
+                noise.get("rate")) or not all(isinstance(c.get(k), str) for k in ("dataset", "label",
                                                                                                  "status")):
             raise _bad(path, f"{where} needs dataset, label, status and noise.label/rate")
         for metric in METRICS:
             _check_estimate((c.get(metric) or {}).get("drop"), f"{where}.{metric}.drop", path)
     return data
+
+
+def _is_rate(value: object) -> bool:
+    """A number, or a composition's list of numbers."""
+    parts = value if isinstance(value, list) and value else [value]
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in parts)
 
 
 def _entries(report: dict, metric: str) -> dict[tuple, tuple]:
@@ -159,8 +166,8 @@ def _entries(report: dict, metric: str) -> dict[tuple, tuple]:
                     m.get("seeds"))
     for c in report["conditions"]:
         n = c["noise"]
-        key = (c["dataset"], c["label"], n["label"], float(n["rate"]))
-        out[key] = (f"{c['dataset']} · {c['label']} · {n['label']} @{float(n['rate']):g}", "drop",
+        key = (c["dataset"], c["label"], n["label"], rate_key(n["rate"]))
+        out[key] = (f"{c['dataset']} · {c['label']} · {n['label']} @{rate_text(n['rate'])}", "drop",
                     (c.get(metric) or {}).get("drop"), c["status"], c.get("seeds"))
     return out
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from noisebench.errors import UsageError, unknown_name
-from noisebench.records import short_hash
+from noisebench.records import COMPOSE, rate_text, short_hash
 
 if TYPE_CHECKING:  # types only: configuration imports no workflow at run time
     from noisebench.models.base import ModelOptions, ModelSpec
@@ -92,10 +92,19 @@ class ModelPlan:
 
 @dataclass(frozen=True)
 class NoisePlan:
-    """One noise of the run with its normalised options (defaults filled in)."""
+    """One noise of the run with its normalised options (defaults filled in). A composition "casing+substitute"
+    applies its parts in order; its options are {part: options} and its rates have one part per noise."""
 
     name: str
     options: dict = field(default_factory=dict)
+
+    @property
+    def arity(self) -> int:
+        return self.name.count(COMPOSE) + 1
+
+    def takes(self, rate: float | tuple[float, ...]) -> bool:
+        """Is `rate` one of this noise's rates? A plain rate for one noise, an n-part rate for n composed noises."""
+        return (len(rate) if isinstance(rate, tuple) else 1) == self.arity
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,7 @@ class RunConfig:
 
     models: tuple[ModelPlan, ...]
     noises: tuple[NoisePlan, ...]
-    rates: tuple[float, ...]
+    rates: tuple[float | tuple[float, ...], ...]  # a composition's rates are tuples (one part per noise)
     seeds: tuple[int, ...]
     dataset: str = DEFAULT_DATASET
     data_dir: str | None = None
@@ -134,7 +143,8 @@ class RunConfig:
     def summary(self) -> dict:
         """The settings that decide the results (not where they go or how verbose the run is), as JSON."""
         return {"models": [m.summary() for m in self.models], "dataset": self.dataset,
-                "noises": [{"name": n.name, "options": n.options} for n in self.noises], "rates": list(self.rates),
+                "noises": [{"name": n.name, "options": n.options} for n in self.noises],
+                "rates": [list(r) if isinstance(r, tuple) else r for r in self.rates],
                 "seeds": list(self.seeds), "epochs": self.epochs, "batch_size": self.batch_size,
                 "grad_accum": self.grad_accum, "patience": self.patience, "min_epochs": self.min_epochs,
                 "precision": self.precision, "device": self.device}
@@ -146,7 +156,7 @@ class RunConfig:
         """The one line printed when the built-in offline default runs."""
         noises = ", ".join(n.name for n in self.noises)
         return (f"no --model given: running the built-in offline default — {', '.join(m.name for m in self.models)} "
-                f"on {self.dataset}; noises {noises} at {', '.join(f'{r:g}' for r in self.rates)}; seeds "
+                f"on {self.dataset}; noises {noises} at {', '.join(rate_text(r) for r in self.rates)}; seeds "
                 f"{', '.join(map(str, self.seeds))}; {self.epochs} epochs (see `noisebench run --help` to choose)")
 
 
@@ -167,38 +177,83 @@ def core_noises() -> list[str]:
     return [name for name, spec in NOISES.items() if spec.calibrated and spec.requires is None and spec.in_study]
 
 
-def _parse_noises(text: str | None, errors: list[str]) -> list[str]:
+def _needs_package(name: str, errors: list[str]) -> None:
     from noisebench.noise import NOISES
+
+    spec = NOISES.get(name)
+    if spec.requires and importlib.util.find_spec(spec.requires) is None:
+        errors.append(f"noise {name!r} needs the optional package {spec.requires!r} "
+                      f"(pip install 'noisebench[{spec.requires}]')")
+
+
+def _parse_noises(text: str | None, errors: list[str]) -> list[str]:
+    """Noise names: registered names, `all` (the study's seven), and compositions `a+b` (applied in order)."""
+    from noisebench.noise import NOISES, composition
 
     names: list[str] = []
     for item in split_list(text or "all") or ["<empty>"]:
         if item == "all":
             names.extend(core_noises())
+        elif COMPOSE in item:
+            try:
+                parts = composition(item) or []
+            except UsageError as e:
+                errors.append(f"--noise: {e}")
+                continue
+            for part in parts:
+                _needs_package(part, errors)
+            names.append(COMPOSE.join(parts))
         elif item in NOISES:
-            spec = NOISES.get(item)
-            if spec.requires and importlib.util.find_spec(spec.requires) is None:
-                errors.append(f"noise {item!r} needs the optional package {spec.requires!r} "
-                              f"(pip install 'noisebench[{spec.requires}]')")
+            _needs_package(item, errors)
             names.append(item)
         else:
             errors.append(str(unknown_name("noise", item, [*NOISES.names(), "all"])))
     return _unique(names)
 
 
-def _parse_rates(text: str | None, errors: list[str]) -> list[float]:
+def parse_rate(item: str) -> float | tuple[float, ...]:
+    """One rate: "0.1" -> 0.1, or a composition's "1.0+0.05" -> (1.0, 0.05); UsageError when a part is not a
+    number in [0, 1]."""
     from noisebench.noise import validate_rate
 
+    parts = []
+    for part in item.split(COMPOSE):
+        try:
+            parts.append(validate_rate(float(part)))
+        except ValueError:
+            raise UsageError(f"{part.strip() or item!r} is not a number (rates are fractions in [0, 1], e.g. 0.1; "
+                             "a composition's rate has one part per noise, e.g. 1.0+0.05)") from None
+    return tuple(parts) if len(parts) > 1 else parts[0]
+
+
+def _parse_rates(text: str | None, errors: list[str]) -> list[float | tuple[float, ...]]:
     if text is None or text.strip() == "all":
         return list(DEFAULT_RATES)
     rates = []
     for item in split_list(text) or ["<empty>"]:
         try:
-            rates.append(validate_rate(float(item)))
-        except ValueError:
-            errors.append(f"--rate: {item!r} is not a number (rates are fractions in [0, 1], e.g. 0.1)")
+            rates.append(parse_rate(item))
         except UsageError as e:
             errors.append(f"--rate: {e}")
     return _unique(rates)
+
+
+def _check_arity(noises: list[str], rates: list, errors: list[str]) -> None:
+    """Every noise gets at least one rate of its shape, and every rate belongs to some noise."""
+    plans = [NoisePlan(n) for n in noises]
+    for plan in plans:
+        if not any(plan.takes(r) for r in rates):
+            example = COMPOSE.join(["0.1"] * plan.arity)
+            errors.append(f"--noise {plan.name} composes {plan.arity} noises: give it a rate with one part per "
+                          f"noise, e.g. --rate {example}" if plan.arity > 1 else
+                          f"--noise {plan.name} needs a plain rate such as 0.1 (the rates given are all "
+                          "compositions' rates)")
+    for rate in rates:
+        if not plans or any(p.takes(rate) for p in plans):
+            continue
+        errors.append(f"--rate {rate_text(rate)} has {len(rate)} parts but no requested noise composes "
+                      f"{len(rate)} noises" if isinstance(rate, tuple) else
+                      f"--rate {rate_text(rate)} is a plain rate but every requested noise is a composition")
 
 
 def _parse_seeds(text: str | None, errors: list[str]) -> list[int]:
@@ -219,7 +274,9 @@ def _parse_seeds(text: str | None, errors: list[str]) -> list[int]:
 
 
 def _parse_options(given: Sequence[str], noises: list[str], errors: list[str]) -> dict[str, dict]:
-    """`--option NOISE.KEY=VALUE` (repeatable) → {noise: normalised options} for every requested noise."""
+    """`--option NOISE.KEY=VALUE` (repeatable) → {noise: normalised options} for every requested noise; a
+    composition's entry is {part: normalised options} (an option of a noise applies wherever it is a part)."""
+    requested = _unique([p for n in noises for p in n.split(COMPOSE)])
     from noisebench.noise import NOISES, validate_options
 
     raw: dict[str, dict[str, str]] = {}
@@ -231,18 +288,19 @@ def _parse_options(given: Sequence[str], noises: list[str], errors: list[str]) -
         noise, key, value = match.groups()
         if noise not in NOISES:
             errors.append(f"--option {item!r}: {unknown_name('noise', noise, NOISES.names())}")
-        elif noise not in noises:
+        elif noise not in requested:
             errors.append(f"--option {item!r}: noise {noise!r} is not among the requested noises "
                           f"({', '.join(noises) or 'none'})")
         else:
             raw.setdefault(noise, {})[key] = value
-    out = {}
-    for noise in noises:
+    single = {}
+    for noise in requested:
         try:
-            out[noise] = validate_options(noise, raw.get(noise, {}))
+            single[noise] = validate_options(noise, raw.get(noise, {}))
         except UsageError as e:
             errors.append(f"--option: {e}")
-    return out
+    return {n: ({p: single.get(p, {}) for p in n.split(COMPOSE)} if COMPOSE in n else single.get(n, {}))
+            for n in noises}
 
 
 def _label_map(value: str | None, errors: list[str]) -> tuple[tuple[str, str], ...]:
@@ -348,6 +406,7 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
     noise_names = _parse_noises(noise, errors)
     noise_options = _parse_options(options, noise_names, errors)
     rates = _parse_rates(rate, errors)
+    _check_arity(noise_names, rates, errors)
     seed_values = _parse_seeds(seeds, errors)
 
     names = _unique(split_list(model)) if model is not None else list(OFFLINE_DEFAULT)

@@ -13,10 +13,13 @@ fields (never compound keys like "acc,none"):
       "training": {"config": {...}, "seconds", "trainable_params", "total_params", "epochs_run", "best_epoch",
                    "val_accuracy", "checkpoint"},
       "seed": 42,                                      # controls fine-tuning AND this run's noise draw
-      "noise":    {"name", "rate", "options": {...}},
+      "noise":    {"name", "rate", "options": {...}},      # a composition "casing+substitute": rate [1.0, 0.05],
+                                                       #   options {"casing": {...}, "substitute": {...}}
       "metrics":  {"accuracy", "macro_f1", "per_class_f1": {label_name: f1}, "n", "majority_rate",
                    "p_above_majority"},
       "realized": {"edit_ratio", "unit_fraction", "changed_examples", "draw"},   # draw: digest of the noisy texts
+                  # a composition adds "steps": [{"name", "rate", "edit_ratio", "unit_fraction"}] (each step
+                  # measured against the text before it); its own unit_fraction is null (no common unit)
       "predictions": {"ids": [...], "labels": [...], "predicted": [...]},
       "timing":   {"eval_seconds", "computed", "reused"},   # computed + reused = n: see run.py, memoisation
       "provenance": {"noisebench", "git_commit", "python", "packages": {...}, "device", "host", "created"}
@@ -40,12 +43,36 @@ CLEAN = "clean"
 STATUSES = ("ok", "failed")
 
 
+COMPOSE = "+"  # "casing+substitute": noises applied in order; "1.0+0.05": their rates
+Rate = float | tuple[float, ...]  # a composition's rate has one part per noise: (1.0, 0.05)
+
+
 class NoiseCondition(TypedDict):
-    """One evaluation condition: the clean test set is {"name": "clean", "rate": 0.0, "options": {}}."""
+    """One evaluation condition: the clean test set is {"name": "clean", "rate": 0.0, "options": {}}. A composition
+    (name "a+b") has one rate per part (a list in JSON) and options {"a": {...}, "b": {...}}."""
 
     name: str
-    rate: float
-    options: dict[str, str]
+    rate: float | list[float]  # as stored (JSON); rate_key() gives the hashable form
+    options: dict
+
+
+def rate_key(value: Any) -> Rate:
+    """A stored rate as a hashable, comparable value: a float, or a tuple of floats for a composition."""
+    if isinstance(value, (list, tuple)):
+        return tuple(float(v) for v in value)
+    return float(value)
+
+
+def rate_text(rate: Any) -> str:
+    """A nominal rate as written on the command line: "0.1", or "1+0.05" for a composition."""
+    rate = rate_key(rate)
+    return COMPOSE.join(f"{r:g}" for r in rate) if isinstance(rate, tuple) else f"{rate:g}"
+
+
+def rate_position(rate: Any) -> float:
+    """Where a rate sits on a plot's rate axis: the rate, or a composition's last part (the varied one)."""
+    rate = rate_key(rate)
+    return rate[-1] if isinstance(rate, tuple) else rate
 
 
 class ModelSection(TypedDict, total=False):
@@ -91,10 +118,11 @@ class Metrics(TypedDict, total=False):
 
 class Realized(TypedDict, total=False):
     edit_ratio: float
-    unit_fraction: float
+    unit_fraction: float | None  # None for a composition (its parts have different units: see steps)
     changed_examples: float
     draw: str  # short hash of the (noisy) test texts: equal draws ⇔ the same texts
-    unit_fraction_visible: float  # the unit fraction inside the model's input window (see run.truncation_section)
+    unit_fraction_visible: float | None  # the unit fraction inside the model's input window (run.truncation_section)
+    steps: list[dict[str, Any]]  # a composition's parts: {"name", "rate", "edit_ratio", "unit_fraction"} each
 
 
 class Predictions(TypedDict):
@@ -154,17 +182,6 @@ def record_id(record: Mapping[str, Any]) -> str:
     return short_hash(identity(record), 32)
 
 
-def condition_key(record: dict) -> tuple:
-    """(model, recipe, dataset, noise, rate): the row/column a record lands in, seeds pooled."""
-    return (
-        record["model"]["name"],
-        record["model"]["recipe"],
-        record["dataset"]["name"],
-        record["noise"]["name"],
-        float(record["noise"]["rate"]),
-    )
-
-
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "model": ("name", "family", "recipe", "options"),
     "dataset": ("name", "fingerprint", "n"),
@@ -194,7 +211,9 @@ def validate(record: Any, where: str = "record") -> dict:
     if not isinstance(record.get("seed"), int):
         raise bad("seed is not an integer")
     rate = record["noise"]["rate"]
-    if not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
+    parts = rate if isinstance(rate, list) and "+" in str(record["noise"].get("name")) else [rate]
+    if not parts or not all(isinstance(r, (int, float)) and not isinstance(r, bool) and 0.0 <= r <= 1.0
+                            for r in parts):
         raise bad(f"noise.rate {rate!r} is not in [0, 1]")
     if record["status"] == "ok":
         metrics = record.get("metrics")

@@ -121,10 +121,12 @@ class Unit:
 
 
 def conditions(config: RunConfig) -> list[NoiseCondition]:
-    """Clean first, then every (noise, rate) in the order requested."""
+    """Clean first, then every (noise, rate) in the order requested — a composition of n noises with each rate of
+    n parts (stored as a list), every other noise with each plain rate."""
     out: list[NoiseCondition] = [CLEAN_CONDITION]
     for noise in config.noises:
-        out += [{"name": noise.name, "rate": rate, "options": noise.options} for rate in config.rates]
+        out += [{"name": noise.name, "rate": list(rate) if isinstance(rate, tuple) else rate,
+                 "options": noise.options} for rate in config.rates if noise.takes(rate)]
     return out
 
 
@@ -143,16 +145,35 @@ class NoisyTestSets:
                                 "draw": records.short_hash(self.texts)}
         key = records.canonical_json([condition, seed])
         if key not in self._cache:
-            from noisebench.noise import measure_dataset, perturb_batch
+            self._cache[key] = self._draw(condition, seed)
+        return self._cache[key]
 
-            name, rate, options = condition["name"], condition["rate"], condition["options"]
+    def _draw(self, condition: NoiseCondition, seed: int) -> tuple[list[str], Realized]:
+        from noisebench.noise import composed_steps, measure_dataset, perturb_batch, perturb_chain_steps
+
+        name, rate, options = condition["name"], condition["rate"], condition["options"]
+        steps: list[dict[str, Any]] = []
+        if isinstance(rate, list):  # a composition: each step measured against the text it was given
+            outputs = perturb_chain_steps(self.texts, self.keys, composed_steps(name, rate, options), seed=seed)
+            for out in outputs:
+                part = measure_dataset(out.given, out.texts, noise=out.step.noise, protected=out.protected,
+                                       **out.step.options)
+                steps.append({"name": out.step.noise, "rate": out.step.rate, "edit_ratio": part.edit_ratio,
+                              "unit_fraction": part.unit_fraction})
+            noisy = outputs[-1].texts
+            level = measure_dataset(self.texts, noisy, noise="substitute")  # edit ratio and changed examples
+            unit_fraction = None  # no unit common to the parts: see "steps"
+        else:
             noisy = perturb_batch(self.texts, self.keys, noise=name, rate=rate, seed=seed, **options)
             level = measure_dataset(self.texts, noisy, noise=name, **options)
-            # "draw": a digest of the noisy texts themselves, so a report can tell whether two models really saw
-            # the same noisy test set (the paired comparison needs it).
-            self._cache[key] = noisy, {"edit_ratio": level.edit_ratio, "unit_fraction": level.unit_fraction,
-                                       "changed_examples": level.changed_examples or 0.0, "draw": records.short_hash(noisy)}
-        return self._cache[key]
+            unit_fraction = level.unit_fraction
+        # "draw": a digest of the noisy texts themselves, so a report can tell whether two models really saw the
+        # same noisy test set (the paired comparison needs it).
+        realized: Realized = {"edit_ratio": level.edit_ratio, "unit_fraction": unit_fraction,
+                              "changed_examples": level.changed_examples or 0.0, "draw": records.short_hash(noisy)}
+        if steps:
+            realized["steps"] = steps
+        return noisy, realized
 
 
 def warn_on_stderr(line: str) -> None:
@@ -318,6 +339,8 @@ def _visible_level(condition: NoiseCondition, clean: list[str], clean_windows: l
     its clean text to the aligned part. Equal to the whole-text level when nothing was cut."""
     if condition["name"] == records.CLEAN:
         return {**level, "unit_fraction_visible": 0.0}
+    if isinstance(condition["rate"], list):  # a composition has no common unit; its parts are measured whole
+        return {**level, "unit_fraction_visible": None}
     if all(_whole(w, t) for w, t in zip(noisy_windows, noisy, strict=True)):
         return {**level, "unit_fraction_visible": level["unit_fraction"]}
     from noisebench.noise import measure_dataset
@@ -528,7 +551,8 @@ class RunProgress:
     def predict_callback(self, label: str, condition: NoiseCondition | None) -> Callable[[int, int, str], None]:
         """The evaluation bar of one condition, or (None) of a unit's memoised stream of distinct inputs."""
         name = ("distinct inputs of every condition" if condition is None else condition["name"]
-                if condition["name"] == records.CLEAN else f"{condition['name']}@{condition['rate']:g}")
+                if condition["name"] == records.CLEAN else
+                f"{condition['name']}@{records.rate_text(condition['rate'])}")
         self.bars.reset(self.eval, total=None, visible=True, description=f"eval {label} {name}")
 
         def update(done: int, total: int, stage: str) -> None:
@@ -544,8 +568,8 @@ def summary_rows(store: ResultsStore, record_ids: list[str]) -> list[dict]:
              for r in recs if r["noise"]["name"] == records.CLEAN and r["status"] == "ok"}
     groups: dict[tuple, list[dict]] = {}
     for r in recs:
-        groups.setdefault((r["model"]["name"], r["model"]["recipe"], r["noise"]["name"], r["noise"]["rate"]),
-                          []).append(r)
+        groups.setdefault((r["model"]["name"], r["model"]["recipe"], r["noise"]["name"],
+                           records.rate_key(r["noise"]["rate"])), []).append(r)
     rows = []
     for (model, recipe, noise, rate), members in groups.items():
         ok = [r for r in members if r["status"] == "ok"]

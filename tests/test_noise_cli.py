@@ -36,6 +36,19 @@ def test_perturb_plain_with_key_and_option(capsys):
                                               mode="keyboard") + "\n"
 
 
+def test_perturb_a_composition_shows_each_parts_level(capsys):
+    text = "The Patient Has SOB and a fever."
+    assert run_cli(["perturb", text, "--noise", "casing+substitute", "--rate", "1+0.2", "--key", "k",
+                    "--option", "substitute.mode=keyboard"]) == 0
+    out = capsys.readouterr().out
+    from noisebench.noise import perturb_chain
+
+    expected = perturb_chain(text, [("casing", 1.0), ("substitute", 0.2, {"mode": "keyboard"})], seed=0, key="k")
+    assert f"noisy: {expected}" in out
+    assert "realized casing: 4/4 eligible words changed" in out  # The, Patient, Has, SOB
+    assert "realized substitute: 5/26 eligible characters changed" in out  # floor(0.2 * 26 + u) for this key
+
+
 def test_perturb_file_lines_keyed_by_sha256(tmp_path, capsys):
     lines = ["first line of text", "", "third line, with [NAME]"]
     path = tmp_path / "texts.txt"
@@ -65,6 +78,11 @@ def test_perturb_reads_stdin(monkeypatch, capsys):
     (["perturb", "x", "--option", "mode=qwerty"], "choose from: uniform, keyboard"),
     (["perturb", "x", "--noise", "abbreviation", "--option", "lexicon=/no/such.tsv"], "not found"),
     (["perturb", "--file", "/no/such/file.txt"], "file not found"),
+    (["perturb", "x", "--rate", "abc"], "'abc' is not a number"),
+    (["perturb", "x", "--noise", "casing+swap", "--rate", "0.1"], "give one rate per noise, e.g. --rate 0.1+0.1"),
+    (["perturb", "x", "--noise", "swap", "--rate", "0.1+0.2"], "has 2 parts, but 'swap' is one noise"),
+    (["perturb", "x", "--noise", "casing+swap", "--rate", "1+1", "--option", "mode=keyboard"],
+     "in a composition write NOISE.NAME=VALUE"),
     (["noises", "--rate", "0.2"], "--rate applies only with --dataset"),
     (["noises", "--dataset", "clinical-notes", "--rate", "1.5"], "rate must be between 0 and 1"),
     (["noises", "--dataset", "clinical-notes", "--split", "tset"], "did you mean 'test'"),

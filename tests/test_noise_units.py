@@ -341,3 +341,62 @@ def test_abbreviation_trie_matcher_finds_what_a_flat_longest_first_alternation_f
         assert [m.span(1) for m in built.finditer(text)] == expected
     small = abbreviation._matcher(["ab", "abc", "abd", "x", "xy"])
     assert [m.group(1) for m in small.finditer("ab abc abd abcd xy x xyz")] == ["ab", "abc", "abd", "xy", "x"]
+
+
+def test_casing_output_stays_editable_in_a_chain_and_the_step_levels_hold_their_rates(shared_data):
+    """casing writes no new content, so casing+substitute puts typos anywhere in the lower-cased text (also inside
+    words that were capitalised), and each step's level — measured against the text it was given, over the units it
+    could edit — is its rate: checked by independent counting (position-wise differences of equal-length texts)."""
+    from noisebench.noise import composed_steps, measure_dataset, perturb_chain_steps
+
+    rows = [line.split("\t")[0] for line in (shared_data / "ag_news" / "test.tsv").read_text().splitlines()[1:400]]
+    keys = [str(i) for i in range(len(rows))]
+    steps = composed_steps("casing+substitute", (1.0, 0.05), {"casing": {}, "substitute": {"mode": "uniform"}})
+    lowered, typed = perturb_chain_steps(rows, keys, steps, seed=11)
+    assert lowered.texts == [t.lower() for t in rows]  # AG News has no placeholders: all of it lower-cased
+    assert lowered.protected == [[] for _ in rows] and typed.protected == [[] for _ in rows]
+    changed = eligible = upper_hit = 0
+    for clean, low, noisy in zip(rows, lowered.texts, typed.texts, strict=True):
+        if len(low) != len(clean) or len(noisy) != len(low) or not low.isascii():
+            continue  # the independent count below needs one code point per character
+        diff = [i for i, (a, b) in enumerate(zip(low, noisy, strict=True)) if a != b]
+        changed += len(diff)
+        eligible += sum(not c.isspace() for c in low)
+        upper_hit += sum(clean[i].isupper() for i in diff)
+    assert eligible > 50_000 and abs(changed / eligible - 0.05) < 0.003
+    assert upper_hit > 0  # a capitalised word's letters were not protected from the typos
+    level = measure_dataset(lowered.texts, typed.texts, noise="substitute", protected=typed.protected)
+    assert abs(level.unit_fraction - 0.05) < 0.003
+
+
+def test_a_later_step_level_counts_only_what_it_could_edit():
+    """abbreviation then substitute at 1.0: every character outside what the abbreviation step wrote is substituted,
+    none inside; the substitute step's level over the characters it could edit is exactly 1, and lower when the
+    written expansions are counted too."""
+    from noisebench.noise import composed_steps, measure_dataset, perturb_chain_steps
+
+    text = "The pt has SOB and CHF; give 5 mg PO."
+    expanded, typed = perturb_chain_steps([text], ["k"], composed_steps("abbreviation+substitute", (1.0, 1.0),
+                                                                        {}), seed=0)
+    written = [expanded.texts[0][s:e] for s, e in typed.protected[0]]
+    assert "shortness of breath" in written and "patient" in written
+    for s, e in typed.protected[0]:
+        assert typed.texts[0][s:e] == expanded.texts[0][s:e]
+    with_spans = measure_dataset(expanded.texts, typed.texts, noise="substitute", protected=typed.protected)
+    assert with_spans.unit_fraction == 1.0
+    without = measure_dataset(expanded.texts, typed.texts, noise="substitute")
+    assert without.unit_fraction < 0.5  # the expansions are most of the text
+
+
+def test_composition_names_are_checked():
+    from noisebench.errors import UsageError
+    from noisebench.noise import composed_steps, composition
+
+    assert composition("casing+substitute") == ["casing", "substitute"]
+    assert composition("substitute") is None
+    with pytest.raises(UsageError, match="unknown noise 'substitue'.*substitute"):
+        composition("casing+substitue")
+    with pytest.raises(UsageError, match="names a noise twice"):
+        composition("swap+swap")
+    with pytest.raises(UsageError, match="has 2 noises but its rate has 1 parts"):
+        composed_steps("casing+swap", (0.1,), {})

@@ -199,6 +199,12 @@ def _bad(tmp_path: Path, name: str, content: bytes) -> Path:
     (["--seeds", "x"], "not an integer"),
     (["--model", "bert"], "--model bert:/path/to/model"),  # a Hub model offline: says how to use a local path
     (["--device", "tpu"], "--device"),
+    (["--noise", "casing+substitute", "--rate", "0.1"], "give it a rate with one part per noise, e.g. --rate 0.1+0.1"),
+    (["--noise", "swap", "--rate", "0.1,1+0.1"], "--rate 1+0.1 has 2 parts but no requested noise composes 2"),
+    (["--noise", "casing+substitue", "--rate", "1+0.1"], "did you mean 'substitute'"),
+    (["--noise", "casing+swap", "--rate", "0.2,1+0.1"], "--rate 0.2 is a plain rate but every requested noise"),
+    (["--noise", "casing+swap", "--rate", "1+x"], "'x' is not a number"),
+    (["--noise", "casing+swap", "--rate", "1+0.1", "--option", "swap.mode=x"], "has no option 'mode'"),
 ])
 def test_bad_options_exit_2_and_write_nothing(case, expect, data, tmp_path, capsys):
     results = tmp_path / "results"
@@ -359,3 +365,33 @@ def test_predict_distinct_runs_each_distinct_encoding_once(data, tmp_path):
     clf.forward = forward
     for stream, got in zip(streams, logits, strict=True):
         assert np.allclose(got, train.predict(clf, stream, device=torch.device("cpu"), batch_size=8), atol=1e-6)
+
+
+def test_a_composition_runs_as_one_condition_with_a_level_per_part(data, tmp_path, capsys):
+    """`--noise casing+substitute,swap --rate 1.0+0.05,0.1`: the composition takes the two-part rate, swap the plain
+    one; the record stores the rate as a list, each part's realized level, and the report shows it as 1+0.05."""
+    results = tmp_path / "results"
+    assert run_cli([*base_args(data, results), "--noise", "casing+substitute,swap", "--rate", "1.0+0.05,0.1",
+                    "--seeds", "4", "--option", "substitute.mode=keyboard"]) == 0
+    by_noise = {r["noise"]["name"]: r for r in load(results)}
+    assert set(by_noise) == {"clean", "casing+substitute", "swap"}
+    composed = by_noise["casing+substitute"]
+    assert composed["noise"]["rate"] == [1.0, 0.05] and by_noise["swap"]["noise"]["rate"] == 0.1
+    assert composed["noise"]["options"] == {"casing": {}, "substitute": {"mode": "keyboard"}}
+    steps = composed["realized"]["steps"]
+    assert [(s["name"], s["rate"]) for s in steps] == [("casing", 1.0), ("substitute", 0.05)]
+    assert steps[0]["unit_fraction"] == 1.0 and abs(steps[1]["unit_fraction"] - 0.05) < 0.01
+    assert composed["realized"]["unit_fraction"] is None and composed["realized"]["edit_ratio"] > 0.05
+    capsys.readouterr()
+    assert run_cli(["report", "--results-dir", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "casing+substitute" in out and "rate 1+0.05" in out and "realized 1.000+0.0" in out
+    assert run_cli(["report", "--results-dir", str(results), "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    level = next(x for x in report["noise_levels"] if x["noise"]["name"] == "casing+substitute")
+    assert level["noise"]["rate"] == [1.0, 0.05] and level["realized_unit_fraction"] is None
+    assert [round(e["point"], 2) for e in level["realized_steps"]] == [1.0, round(steps[1]["unit_fraction"], 2)]
+    # the same composition again is already stored; check reads the report's list rates
+    assert run_cli([*base_args(data, results), "--noise", "casing+substitute", "--rate", "1+0.05", "--seeds", "4",
+                    "--option", "substitute.mode=keyboard"]) == 0
+    assert "0 cells written, 2 already stored" in capsys.readouterr().err

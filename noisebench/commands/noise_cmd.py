@@ -233,53 +233,123 @@ def perturb(
     text: Annotated[str | None, typer.Argument(help="The text (omit to read --file or stdin, one text per line).")]
     = None,
     file: Annotated[Path | None, typer.Option("--file", help="UTF-8 file with one text per line.")] = None,
-    noise: Annotated[str, typer.Option("--noise", help="Noise name (see `noisebench noises`).")] = "substitute",
-    rate: Annotated[float, typer.Option("--rate", help="Noise rate in [0, 1] (see the noise's rate meaning).")] = 0.1,
+    noise: Annotated[str, typer.Option("--noise", help="Noise name (see `noisebench noises`), or noises applied "
+                                                       "in order: casing+substitute.")] = "substitute",
+    rate: Annotated[str, typer.Option("--rate", metavar="NUMBER", help="Noise rate in [0, 1] (see the noise's rate "
+                                      "meaning); a composition has one per noise: 1.0+0.05.")] = "0.1",
     seed: Annotated[int, typer.Option("--seed", help="Seed (the same one a benchmark run uses).")] = 0,
     key: Annotated[str | None, typer.Option(
         "--key", help="Example key (single text only; default: sha256 hex of the text's UTF-8 bytes).")] = None,
     option: Annotated[list[str] | None, typer.Option(
-        "--option", help="Noise option as NAME=VALUE, repeatable (e.g. --option mode=keyboard).")] = None,
+        "--option", help="Noise option as NAME=VALUE, repeatable (e.g. --option mode=keyboard; in a composition "
+        "NOISE.NAME=VALUE).")] = None,
     plain: Annotated[bool, typer.Option("--plain", help="Print only the noisy texts, one per line.")] = False,
 ) -> None:
     """Perturb text and show the edits and the realized noise level."""
-    from noisebench.noise import NOISES, measure, measure_dataset, perturb_batch, validate_options, validate_rate
+    from noisebench.config import parse_rate
+    from noisebench.noise import composition, measure, measure_dataset, perturb_batch, validate_options
 
-    rate = validate_rate(rate)
-    spec = NOISES.get(noise)
+    value = parse_rate(rate)
+    parts = composition(noise)
+    if parts is not None:
+        _perturb_composed(text, file, noise, parts, value, seed, key, option, plain)
+        return
+    if isinstance(value, tuple):
+        raise UsageError(f"--rate {rate} has {len(value)} parts, but {noise!r} is one noise (compose noises with "
+                         "+, e.g. --noise casing+substitute --rate 1.0+0.05)")
     options = validate_options(noise, _parse_options(option))
-    texts = _read_texts(text, file)
-    if key is not None and len(texts) != 1:
-        raise UsageError(f"--key applies to a single text, but {len(texts)} were given "
-                         "(without --key each line is keyed by the sha256 of its text)")
-    keys = [key] if key is not None else [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
-    noisy = perturb_batch(texts, keys, noise=noise, rate=rate, seed=seed, **options)
+    texts, keys = _texts_and_keys(text, file, key)
+    noisy = perturb_batch(texts, keys, noise=noise, rate=value, seed=seed, **options)
     if plain:
         for line in noisy:
             typer.echo(line)
         return
-    from rich.console import Console
-    from rich.text import Text
-
-    console = Console(highlight=False, soft_wrap=True)
-    unit = {"character": "characters", "word": "words", "span": "spans"}[spec.unit]
+    console = _console()
     for i, (clean, new) in enumerate(zip(texts, noisy, strict=True)):
-        level = measure(clean, new, noise=noise, **options)
-        before, after = _highlighted(clean, new)
-        if len(texts) > 1:
-            console.print(Text(f"[{i + 1}] key {keys[i][:16]}", style="dim"))
-        console.print(Text("clean: ", style="bold").append_text(before))
-        console.print(Text("noisy: ", style="bold").append_text(after))
-        console.print(f"realized: {level.units_changed}/{level.units} eligible {unit} changed "
-                      f"(unit fraction {level.unit_fraction:.3f}, nominal rate {rate:g}); "
-                      f"edit ratio {level.edit_ratio:.3f} ({level.edits} edits / {level.length} characters)")
+        _show_pair(console, i, texts, keys, clean, new)
+        console.print("realized: " + _level_line(measure(clean, new, noise=noise, **options), noise, value))
     if len(texts) > 1:
         total = measure_dataset(texts, noisy, noise=noise, **options)
         console.print(f"all {len(texts)} texts: unit fraction {total.unit_fraction:.4f} "
                       f"({total.units_changed}/{total.units}), edit ratio {total.edit_ratio:.4f}, "
                       f"changed examples {total.changed_examples:.3f}")
-    if not spec.calibrated:
-        console.print(f"note: {noise} is not calibrated: its realized level is not its rate", style="yellow")
+    _calibration_note(console, [noise])
+
+
+def _texts_and_keys(text: str | None, file: Path | None, key: str | None) -> tuple[list[str], list[str]]:
+    texts = _read_texts(text, file)
+    if key is not None and len(texts) != 1:
+        raise UsageError(f"--key applies to a single text, but {len(texts)} were given "
+                         "(without --key each line is keyed by the sha256 of its text)")
+    return texts, [key] if key is not None else [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _show_pair(console, i: int, texts: list[str], keys: list[str], clean: str, new: str) -> None:
+    from rich.text import Text
+
+    before, after = _highlighted(clean, new)
+    if len(texts) > 1:
+        console.print(Text(f"[{i + 1}] key {keys[i][:16]}", style="dim"))
+    console.print(Text("clean: ", style="bold").append_text(before))
+    console.print(Text("noisy: ", style="bold").append_text(after))
+
+
+def _level_line(level, noise: str, rate: float) -> str:
+    from noisebench.noise import NOISES
+
+    unit = {"character": "characters", "word": "words", "span": "spans"}[NOISES.get(noise).unit]
+    return (f"{level.units_changed}/{level.units} eligible {unit} changed (unit fraction {level.unit_fraction:.3f}, "
+            f"nominal rate {rate:g}); edit ratio {level.edit_ratio:.3f} ({level.edits} edits / {level.length} "
+            "characters)")
+
+
+def _calibration_note(console, names: list[str]) -> None:
+    from noisebench.noise import NOISES
+
+    for name in names:
+        if not NOISES.get(name).calibrated:
+            console.print(f"note: {name} is not calibrated: its realized level is not its rate", style="yellow")
+
+
+def _perturb_composed(text: str | None, file: Path | None, noise: str, parts: list[str],
+                      rate: float | tuple[float, ...], seed: int, key: str | None, option: list[str] | None,
+                      plain: bool) -> None:
+    """`perturb --noise a+b --rate ra+rb`: the noises in order; each part's realized level is measured against the
+    text it was given, over the units it was allowed to edit."""
+    from noisebench.noise import composed_steps, measure_dataset, perturb_chain_steps, validate_options
+
+    if not isinstance(rate, tuple) or len(rate) != len(parts):
+        raise UsageError(f"--noise {noise} composes {len(parts)} noises: give one rate per noise, e.g. --rate "
+                         + "+".join(["0.1"] * len(parts)))
+    raw: dict[str, dict[str, str]] = {}
+    for name, value in _parse_options(option).items():
+        part, dot, opt = name.partition(".")
+        if not dot or part not in parts:
+            raise UsageError(f"--option {name}={value}: in a composition write NOISE.NAME=VALUE with NOISE one of "
+                             f"{', '.join(parts)}")
+        raw.setdefault(part, {})[opt] = value
+    options = {p: validate_options(p, raw.get(p, {})) for p in parts}
+    texts, keys = _texts_and_keys(text, file, key)
+    outputs = perturb_chain_steps(texts, keys, composed_steps(noise, rate, options), seed=seed)
+    noisy = outputs[-1].texts
+    if plain:
+        for line in noisy:
+            typer.echo(line)
+        return
+    console = _console()
+    for i, (clean, new) in enumerate(zip(texts, noisy, strict=True)):
+        _show_pair(console, i, texts, keys, clean, new)
+        for out in outputs:
+            level = measure_dataset([out.given[i]], [out.texts[i]], noise=out.step.noise,
+                                    protected=[out.protected[i]], **out.step.options)
+            console.print(f"realized {out.step.noise}: " + _level_line(level, out.step.noise, out.step.rate))
+    _calibration_note(console, parts)
 
 
 def register(app: typer.Typer) -> None:

@@ -22,9 +22,10 @@ def run(
     dataset: Annotated[str | None, Opt(help="A registered dataset (see `noisebench datasets`) or a .csv/.tsv/"
                                        ".jsonl/.parquet file or folder of split files. Default: clinical-notes.")]
     = None,
-    noise: Annotated[str | None, Opt(help="Noises (comma list) or 'all' (the seven calibrated ones; see "
-                                     "`noisebench noises`).")] = None,
-    rate: Annotated[str | None, Opt(help="Rates in [0, 1] (comma list) or 'all' = 0.1,0.2,0.3.")] = None,
+    noise: Annotated[str | None, Opt(help="Noises (comma list) or 'all' (the study's seven; see `noisebench "
+                                     "noises`); a+b applies noises in order (casing+substitute).")] = None,
+    rate: Annotated[str | None, Opt(help="Rates in [0, 1] (comma list) or 'all' = 0.1,0.2,0.3; a composition "
+                                    "takes one part per noise (1.0+0.05).")] = None,
     seeds: Annotated[str | None, Opt(help="Seeds (comma list); each trains one model and draws that model's "
                                      "noise. Default: 42,123,456,789,1024.")] = None,
     recipe: Annotated[str | None, Opt(help="full | probe | lora (default: each model's own) | none (evaluate an "
@@ -101,6 +102,7 @@ def _print_summary(store, outcome, config) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from noisebench.records import rate_text
     from noisebench.run import summary_rows
 
     table = Table(title=f"noisebench run on {config.dataset}: mean accuracy over the seeds done "
@@ -112,7 +114,8 @@ def _print_summary(store, outcome, config) -> None:
     for row in summary_rows(store, outcome.record_ids):
         clean = row["noise"] == "clean"
         seeds = f"{row['seeds']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
-        table.add_row(row["model"], row["recipe"], "clean" if clean else f"{row['noise']} @ {row['rate']:g}", seeds,
+        condition = "clean" if clean else f"{row['noise']} @ {rate_text(row['rate'])}"
+        table.add_row(row["model"], row["recipe"], condition, seeds,
                       fmt(row["clean"]) if not clean else fmt(row["accuracy"]),
                       "" if clean else fmt(row["accuracy"]), "" if clean else fmt(row["drop"]))
     Console(width=None if sys.stdout.isatty() else 200).print(table)  # pipes and logs: no wrapping

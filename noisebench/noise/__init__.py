@@ -9,7 +9,11 @@ Public API
     perturb_batch(texts, keys, *, noise, rate, seed, **options) -> list[str]
     perturb_chain(text, steps, *, seed, key) / perturb_chain_batch(texts, keys, steps, *, seed)
                                 several noises in order (steps: Step(noise, rate, options) or (noise, rate[, options]));
-                                a later step never edits what an earlier one wrote.
+                                a later step never edits what an earlier one wrote. perturb_chain_steps: the texts
+                                after every step.
+    composition(name) / composed_steps(name, rates, options)
+                                "casing+substitute" as its parts / as chain steps (the CLI's `--noise a+b
+                                --rate 1.0+0.05`).
     measure(clean, noisy, *, noise, **options) -> Realized
     measure_dataset(cleans, noisys, *, noise, **options) -> Realized
 
@@ -45,11 +49,14 @@ from noisebench.noise.engine import (
     NOISES,
     NoiseSpec,
     Step,
+    composed_steps,
+    composition,
     example_keys,
     perturb,
     perturb_batch,
     perturb_chain,
     perturb_chain_batch,
+    perturb_chain_steps,
     validate_options,
     validate_rate,
 )
@@ -60,6 +67,8 @@ __all__ = [
     "NoiseSpec",
     "Realized",
     "Step",
+    "composed_steps",
+    "composition",
     "example_keys",
     "measure",
     "measure_dataset",
@@ -67,6 +76,7 @@ __all__ = [
     "perturb_batch",
     "perturb_chain",
     "perturb_chain_batch",
+    "perturb_chain_steps",
     "validate_options",
     "validate_rate",
 ]

@@ -179,9 +179,11 @@ def apply_abbreviation(req: Request) -> Output:
                      lambda text, match, draw, options: _rewrite(lex, text, match, draw))
 
 
-def count_abbreviation(clean: str, noisy: str, options: Mapping[str, str]) -> tuple[int, int]:
-    """(lexicon matches of the clean text not kept verbatim in the noisy one, lexicon matches of the clean text)."""
-    matches = find_matches(clean, units.placeholder_spans(clean), options)
+def count_abbreviation(clean: str, noisy: str, options: Mapping[str, str],
+                       protected: Sequence[units.Span] = ()) -> tuple[int, int]:
+    """(lexicon matches of the clean text not kept verbatim in the noisy one, lexicon matches of the clean text
+    outside protected spans)."""
+    matches = find_matches(clean, units.protected_spans(clean, protected), options)
     if not matches:
         return 0, 0
     kept = preserved(clean, noisy)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from noisebench.errors import UsageError, did_you_mean
+from noisebench.records import COMPOSE
 from noisebench.registry import Registry
 
 KEY_SCHEMA = "noisebench.noise/1"
@@ -63,7 +64,8 @@ class NoiseSpec:
     summary:       one line: what it does.
     check_options: optional extra validation/normalisation of option values (raises UsageError).
     requires:      an optional package `apply` needs (the registry itself never imports it).
-    count_units:   (clean, noisy, options) -> (units changed, eligible units), from the pair alone; None = the
+    count_units:   (clean, noisy, options, protected=()) -> (units changed, eligible units), from the pair alone
+                   (protected: spans of the clean text the noise was told not to edit, in a chain); None = the
                    character count of `noisebench.noise.measure.count_characters`.
     source:        the data a noise draws on, with provenance and licence ("" when it uses none).
     in_study:      one of the study's seven noises, run by `--noise all` (False for additions such as `misspell`).
@@ -79,7 +81,7 @@ class NoiseSpec:
     summary: str = ""
     check_options: Callable[[dict], dict] | None = field(default=None, repr=False, compare=False)
     requires: str | None = None
-    count_units: Callable[[str, str, Mapping[str, str]], tuple[int, int]] | None = field(
+    count_units: Callable[..., tuple[int, int]] | None = field(
         default=None, repr=False, compare=False)
     source: str = ""
     in_study: bool = True
@@ -223,18 +225,62 @@ def _as_step(step: Step | Sequence) -> Step:
     raise UsageError(f"a chain step is Step(noise, rate, options) or (noise, rate[, options]), got {step!r}")
 
 
-def perturb_chain_batch(texts: Sequence[str], keys: Sequence[str], steps: Sequence[Step | Sequence], *,
-                        seed: int) -> list[str]:
-    """Apply noises in order. Each step draws from its own keys (its noise, rate and options with the same seed and
-    example key), and never edits placeholders already in the text or anything an earlier step wrote."""
+@dataclass(frozen=True)
+class StepOutput:
+    """One step of a chain: the texts it was given, the spans of those it had to leave alone, and its output."""
+
+    step: Step
+    given: list[str]
+    protected: list[list[tuple[int, int]]]
+    texts: list[str]
+
+
+def perturb_chain_steps(texts: Sequence[str], keys: Sequence[str], steps: Sequence[Step | Sequence], *,
+                        seed: int) -> list[StepOutput]:
+    """Every step of a chain, so that each step's realized level can be measured against the text it was given
+    (`measure_dataset(out.given, out.texts, noise=..., protected=out.protected)`). Each step draws from its own keys
+    (its noise, rate and options with the same seed and example key), and never edits placeholders already in the
+    text or anything an earlier step wrote (casing writes no new content: its lower-cased words stay editable)."""
     _check_texts(texts, keys)
     current = list(texts)
     protected: list[list[tuple[int, int]]] = [[] for _ in current]
+    out = []
     for step in map(_as_step, steps):
-        current, spans = run(current, keys, noise=step.noise, rate=step.rate, seed=seed, options=step.options,
-                             protected=protected, track=True)
-        protected = spans  # type: ignore[assignment]
-    return current
+        noisy, spans = run(current, keys, noise=step.noise, rate=step.rate, seed=seed, options=step.options,
+                           protected=protected, track=True)
+        out.append(StepOutput(step, current, protected, noisy))
+        current, protected = noisy, spans  # type: ignore[assignment]
+    return out
+
+
+def perturb_chain_batch(texts: Sequence[str], keys: Sequence[str], steps: Sequence[Step | Sequence], *,
+                        seed: int) -> list[str]:
+    """Apply noises in order: the output of the last of `perturb_chain_steps` (the texts unchanged for no steps)."""
+    done = perturb_chain_steps(texts, keys, steps, seed=seed)
+    return done[-1].texts if done else list(texts)
+
+
+def composition(name: str) -> list[str] | None:
+    """The parts of a composed noise name ("casing+substitute" -> ["casing", "substitute"]); None for one noise.
+    UsageError for an unknown or repeated part."""
+    if COMPOSE not in name:
+        return None
+    parts = [p.strip() for p in name.split(COMPOSE)]
+    for part in parts:
+        if part not in NOISES:
+            raise UsageError(f"in the composition {name!r}: "
+                             f"unknown noise {part!r}{did_you_mean(part, NOISES.names())}")
+    if len(set(parts)) != len(parts):
+        raise UsageError(f"the composition {name!r} names a noise twice; give each noise once, with its own rate")
+    return parts
+
+
+def composed_steps(name: str, rate: Sequence[float], options: Mapping[str, Mapping[str, str]]) -> list[Step]:
+    """The chain of a composed condition: one Step per part, with its rate and options, in order."""
+    parts = composition(name) or [name]
+    if len(rate) != len(parts):
+        raise UsageError(f"the composition {name!r} has {len(parts)} noises but its rate has {len(rate)} parts")
+    return [Step(p, r, dict(options.get(p, {}))) for p, r in zip(parts, rate, strict=True)]
 
 
 def perturb_chain(text: str, steps: Sequence[Step | Sequence], *, seed: int, key: str) -> str:

@@ -42,8 +42,10 @@ class Realized:
     units: int = 0
 
 
-def count_characters(clean: str, noisy: str, options: Mapping[str, str]) -> tuple[int, int]:
-    """(characters changed, eligible characters of the clean text) — the character noises' unit count."""
+def count_characters(clean: str, noisy: str, options: Mapping[str, str],
+                     protected: Sequence[units.Span] = ()) -> tuple[int, int]:
+    """(characters changed, eligible characters of the clean text outside protected spans) — the character noises'
+    unit count. A character noise never edits protected spans, so every change lies outside them."""
     a, b = units.characters(clean), units.characters(noisy)
     if len(a) == len(b):
         changed = sum(x != y for x, y in zip(a, b, strict=True))
@@ -51,7 +53,7 @@ def count_characters(clean: str, noisy: str, options: Mapping[str, str]) -> tupl
         changed = align.distance(clean, noisy)
     else:
         changed = align.distance(a, b)
-    return changed, units.eligible_characters(clean)
+    return changed, units.eligible_characters(clean, protected)
 
 
 _TOKEN_RE = re.compile(r"\w+|\s+|[^\w\s]")
@@ -93,7 +95,7 @@ def preserved(clean: str, noisy: str) -> Callable[[int, int], bool]:
     return kept
 
 
-Counter = Callable[[str, str, Mapping[str, str]], tuple[int, int]]
+Counter = Callable[..., tuple[int, int]]  # (clean, noisy, options, protected=()) -> (changed, eligible)
 
 
 def _counter(noise: str, options: Mapping[str, str]) -> tuple[Counter, dict]:
@@ -102,10 +104,13 @@ def _counter(noise: str, options: Mapping[str, str]) -> tuple[Counter, dict]:
     return NOISES.get(noise).count_units or count_characters, opts
 
 
-def _counts(clean: str, noisy: str, counter: Counter, opts: Mapping[str, str]) -> tuple[int, int, int, int]:
+def _counts(clean: str, noisy: str, counter: Counter, opts: Mapping[str, str],
+            protected: Sequence[units.Span] = ()) -> tuple[int, int, int, int]:
     if not isinstance(clean, str) or not isinstance(noisy, str):
         raise UsageError("measure takes two strings (clean, noisy)")
-    changed, eligible = counter(clean, noisy, opts) if clean != noisy else (0, counter(clean, clean, opts)[1])
+    extra = (protected,) if protected else ()  # counters are called as declared: (clean, noisy, options[, protected])
+    changed, eligible = (counter(clean, noisy, opts, *extra) if clean != noisy
+                         else (0, counter(clean, clean, opts, *extra)[1]))
     edits = align.distance(clean, noisy) if clean != noisy else 0
     return edits, len(clean), changed, eligible
 
@@ -122,15 +127,18 @@ def measure(clean: str, noisy: str, *, noise: str, **options: str) -> Realized:
                     edits=edits, length=length, units_changed=changed, units=eligible)
 
 
-def measure_dataset(cleans: Sequence[str], noisys: Sequence[str], *, noise: str, **options: str) -> Realized:
-    """Pooled realized level of a dataset: totals over totals, plus the fraction of examples that changed."""
-    if len(cleans) != len(noisys):
-        raise UsageError(f"{len(cleans)} clean texts but {len(noisys)} noisy ones")
+def measure_dataset(cleans: Sequence[str], noisys: Sequence[str], *, noise: str,
+                    protected: Sequence[Sequence[units.Span]] | None = None, **options: str) -> Realized:
+    """Pooled realized level of a dataset: totals over totals, plus the fraction of examples that changed.
+    protected: per clean text, spans the noise was told not to edit (a chain step's); they hold no unit."""
+    if len(cleans) != len(noisys) or (protected is not None and len(protected) != len(cleans)):
+        raise UsageError(f"{len(cleans)} clean texts but {len(noisys)} noisy ones"
+                         + (f" and {len(protected)} protected-span lists" if protected is not None else ""))
     counter, opts = _counter(noise, options)
     tot = [0, 0, 0, 0]
     changed_examples = 0
-    for clean, noisy in zip(cleans, noisys, strict=True):
-        for i, v in enumerate(_counts(clean, noisy, counter, opts)):
+    for j, (clean, noisy) in enumerate(zip(cleans, noisys, strict=True)):
+        for i, v in enumerate(_counts(clean, noisy, counter, opts, protected[j] if protected is not None else ())):
             tot[i] += v
         changed_examples += clean != noisy
     edits, length, changed, eligible = tot

@@ -123,9 +123,11 @@ def apply_misspell(req: Request) -> Output:
                      lambda text, span, draw, options: _rewrite(table, text, span, draw))
 
 
-def count_misspell(clean: str, noisy: str, options: Mapping[str, str]) -> tuple[int, int]:
-    """(listed words of the clean text not kept verbatim in the noisy one, listed words of the clean text)."""
-    words = find_words(clean, units.placeholder_spans(clean), misspellings(options))
+def count_misspell(clean: str, noisy: str, options: Mapping[str, str],
+                   protected: Sequence[units.Span] = ()) -> tuple[int, int]:
+    """(listed words of the clean text not kept verbatim in the noisy one, listed words of the clean text outside
+    protected spans)."""
+    words = find_words(clean, units.protected_spans(clean, protected), misspellings(options))
     if not words:
         return 0, 0
     kept = preserved(clean, noisy)

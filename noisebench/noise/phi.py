@@ -143,9 +143,11 @@ def apply_phi(req: Request) -> Output:
     return texts, (out_spans if req.track else None)
 
 
-def count_phi(clean: str, noisy: str, options: Mapping[str, str]) -> tuple[int, int]:
-    """(placeholders added, words of the clean text): new placeholders of any style are the changed units."""
-    eligible = len(units.word_spans(clean, units.placeholder_spans(clean)))
+def count_phi(clean: str, noisy: str, options: Mapping[str, str],
+              protected: Sequence[units.Span] = ()) -> tuple[int, int]:
+    """(placeholders added, words of the clean text outside protected spans): new placeholders of any style are the
+    changed units."""
+    eligible = len(units.word_spans(clean, units.protected_spans(clean, protected)))
     return max(0, units.count_placeholders(noisy) - units.count_placeholders(clean)), eligible
 
 

@@ -228,12 +228,13 @@ def eligible_characters(text: str, extra: Sequence[Span] = ()) -> int:
     return int(mask.sum())
 
 
-def apply_edits(text: str, edits: Sequence[Edit], protected: Sequence[Span] = ()) -> tuple[str, list[Span]]:
+def apply_edits(text: str, edits: Sequence[Edit], protected: Sequence[Span] = (),
+                protect_written: bool = True) -> tuple[str, list[Span]]:
     """Apply non-overlapping edits (sorted or not) and say where protected content ends up.
 
     Returns (new text, spans of the new text that later noises must not touch): the old protected spans moved by
-    the edits before them, plus every edit's replacement (what this noise wrote). Deletions write nothing.
-    Edits must not overlap each other or a protected span."""
+    the edits before them, plus (protect_written) every edit's replacement (what this noise wrote). Deletions write
+    nothing. Edits must not overlap each other or a protected span."""
     edits = sorted(edits)
     pieces: list[str] = []
     written: list[Span] = []
@@ -241,7 +242,7 @@ def apply_edits(text: str, edits: Sequence[Edit], protected: Sequence[Span] = ()
     pos = shift = 0
     for s, e, r in edits:
         pieces.append(text[pos:s])
-        if r:
+        if r and protect_written:
             written.append((s + shift, s + shift + len(r)))
         pieces.append(r)
         shift += len(r) - (e - s)

@@ -56,8 +56,9 @@ def values(keys: np.ndarray, stream_id: int, picks: list[list[int]]) -> list[lis
     return out
 
 
-def run_units(req: Request, find: Finder[U], rewrite: Rewriter[U]) -> Output:
-    """Find units, choose k per text, rewrite them, keep everything else (see the module docstring)."""
+def run_units(req: Request, find: Finder[U], rewrite: Rewriter[U], protect_written: bool = True) -> Output:
+    """Find units, choose k per text, rewrite them, keep everything else (see the module docstring). In a chain,
+    what the rewrites wrote is protected from later noises unless `protect_written` is False."""
     protected = protected_per_text(req)
     found = [find(t, p, req.options) for t, p in zip(req.texts, protected, strict=True)]
     picks = chosen_units(req, found)
@@ -69,7 +70,7 @@ def run_units(req: Request, find: Finder[U], rewrite: Rewriter[U]) -> Output:
             texts.append(text)
             spans.append(prot)
             continue
-        new, sp = units.apply_edits(text, edits, prot)
+        new, sp = units.apply_edits(text, edits, prot, protect_written)
         texts.append(new)
         spans.append(sp)
     return texts, (spans if req.track else None)
@@ -103,11 +104,21 @@ def _lower(text: str, span: units.Span, draw: int, options: Mapping[str, str]) -
 
 
 def apply_casing(req: Request) -> Output:
-    return run_units(req, _cased_words, _lower)
+    # Lower-casing writes no new content: in a chain a later noise may still edit the lower-cased words
+    # (casing+substitute = typos anywhere in lower-cased text).
+    return run_units(req, _cased_words, _lower, protect_written=False)
 
 
-def count_casing(clean: str, noisy: str, options: Mapping[str, str]) -> tuple[int, int]:
-    """(cased words changed, words of the clean text with an uppercase letter)."""
+def count_casing(clean: str, noisy: str, options: Mapping[str, str],
+                 protected: Sequence[units.Span] = ()) -> tuple[int, int]:
+    """(cased words changed, words of the clean text with an uppercase letter). With `protected` (a chain step's
+    spans), the units are the cased pieces of words outside them, as `apply_casing` sees them."""
+    if protected:
+        from noisebench.noise.measure import preserved
+
+        pieces = _cased_words(clean, units.protected_spans(clean, protected), options)
+        kept_span = preserved(clean, noisy)
+        return sum(not kept_span(s, e) for s, e in pieces), len(pieces)
     a, b = words_of(clean), words_of(noisy)
     eligible = [i for i, w in enumerate(a) if w != w.lower()]
     kept = kept_words(a, b)

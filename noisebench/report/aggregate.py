@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from noisebench import stats
+from noisebench import records, stats
 from noisebench.errors import UsageError
 from noisebench.records import CLEAN, short_hash
 
@@ -65,7 +65,7 @@ class Arm:
 @dataclass(frozen=True, order=True)
 class Noise:
     name: str
-    rate: float
+    rate: float | tuple[float, ...]  # a composition "a+b" has one part per noise
     variant: str
     label: str = field(compare=False)
 
@@ -120,6 +120,8 @@ class Report:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     test_sizes: dict[str, int] = field(default_factory=dict)  # dataset → test-set size n
     comparisons: dict | None = None
+    # (dataset, composition) → the mean unit fraction of each part, measured against the text that part was given
+    realized_steps: dict[tuple[str, Noise], list[stats.Estimate | None]] = field(default_factory=dict)
 
     @property
     def datasets(self) -> list[str]:
@@ -170,7 +172,7 @@ def _variant(obj) -> str:
 
 
 ArmKey = tuple[str, str, str, str]  # (dataset, model, recipe, variant)
-NoiseKey = tuple[str, float, str]  # (name, rate, options variant)
+NoiseKey = tuple[str, "float | tuple[float, ...]", str]  # (name, rate, options variant)
 
 
 def arm_of(record: dict) -> ArmKey:
@@ -185,7 +187,7 @@ def arm_of(record: dict) -> ArmKey:
 
 def noise_of(record: dict) -> NoiseKey:
     noise = record["noise"]
-    return noise["name"], float(noise["rate"]), _variant(noise["options"])
+    return noise["name"], records.rate_key(noise["rate"]), _variant(noise["options"])
 
 
 def created_of(record: dict) -> str:
@@ -312,21 +314,36 @@ def build(records: list[dict], settings: Settings, filters: dict[str, list[str]]
             cells[(arm, noise)] = _cell(arm, noise, expected, ok_clean, runs, est)
 
     # The header's realized level: mean unit fraction over every ok noisy record of the condition (all arms, seeds).
-    realized = {}
+    realized, realized_steps = {}, {}
     for ds, ds_noises in noises.items():
         for noise in ds_noises:
-            fractions = []
+            ok_records = []
             for arm_key, by_noise in noisy.items():
                 if arm_key[0] == ds:
                     by_seed = by_noise.get((noise.name, noise.rate, noise.variant), {})
-                    ok = [s for s in sorted(by_seed) if by_seed[s]["status"] == "ok"]
-                    fractions += _realized_values(ok, by_seed, "unit_fraction")
+                    ok_records += [by_seed[s] for s in sorted(by_seed) if by_seed[s]["status"] == "ok"]
+            fractions = [v for r in ok_records if (v := _number((r.get("realized") or {}).get("unit_fraction")))
+                         is not None]
             key = f"realized|{ds}|{noise.name}|{noise.rate!r}|{noise.variant}"
             realized[(ds, noise)] = est.mean(fractions, key) if fractions else None
+            if isinstance(noise.rate, tuple):
+                realized_steps[(ds, noise)] = _step_levels(ok_records, len(noise.rate), est, key)
     _mark_most_robust(rows, noises, cells)
     sizes = {rec["dataset"]["name"]: int(rec["dataset"]["n"]) for rec in records
              if isinstance(rec["dataset"].get("n"), int)}
-    return Report(settings, rows, noises, cells, realized, filters or {}, test_sizes=sizes)
+    return Report(settings, rows, noises, cells, realized, filters or {}, test_sizes=sizes,
+                  realized_steps=realized_steps)
+
+
+def _step_levels(ok_records: list[dict], parts: int, est: _Estimator, key: str) -> list[stats.Estimate | None]:
+    """A composition's per-part realized levels: the mean over its records of each part's unit fraction."""
+    out = []
+    for i in range(parts):
+        values = [v for r in ok_records
+                  if len(steps := (r.get("realized") or {}).get("steps") or []) == parts
+                  and (v := _number(steps[i].get("unit_fraction"))) is not None]
+        out.append(est.mean(values, f"{key}|step{i}") if values else None)
+    return out
 
 
 def _realized_values(seeds, by_seed: dict[int, dict], field_name: str) -> list[float]:

@@ -31,7 +31,7 @@ import numpy as np
 
 from noisebench import stats
 from noisebench.errors import UsageError, unknown_name
-from noisebench.records import CLEAN
+from noisebench.records import CLEAN, rate_text
 from noisebench.report.aggregate import Arm, Cell, Noise, Report, arm_of, noise_of
 from noisebench.report.text import fixed
 
@@ -60,7 +60,7 @@ def _key(arm: Arm) -> tuple[str, str, str, str]:
     return arm.dataset, arm.model, arm.recipe, arm.variant
 
 
-def _noise_key(noise: Noise) -> tuple[str, float, str]:
+def _noise_key(noise: Noise) -> tuple[str, float | tuple[float, ...], str]:
     return noise.name, noise.rate, noise.variant
 
 
@@ -105,7 +105,7 @@ def _check_same_draws(index: _Records, arm: Arm, ref: Arm, noise: Noise, seeds: 
         mine, theirs = index.draw(arm, noise, s), index.draw(ref, noise, s)
         if mine != theirs:
             raise UsageError(
-                f"cannot pair {arm.label} with {ref.label} on {arm.dataset} {noise.label}@{noise.rate:g} seed {s}: "
+                f"cannot pair {arm.label} with {ref.label} on {arm.dataset} {noise.label}@{rate_text(noise.rate)} seed {s}: "
                 f"their noisy test sets differ ({mine} vs {theirs}), so the paired design does not hold; "
                 "use --compare-test welch for an unpaired comparison")
 
@@ -160,7 +160,7 @@ def compare(report: Report, records: list[dict]) -> dict:
                 elif s.ci == "hierarchical":
                     if per_example is None:
                         raise UsageError(f"--ci hierarchical needs the stored per-example predictions of {arm.label} "
-                                         f"and {ref.label} on {arm.dataset} {noise.label}@{noise.rate:g}, clean and noisy")
+                                         f"and {ref.label} on {arm.dataset} {noise.label}@{rate_text(noise.rate)}, clean and noisy")
                     diff = stats.hierarchical_bootstrap(per_example, s.level, stats.bootstrap_rng(key, s.bootstrap_seed),
                                                         s.resamples)
                 n = [len(seeds), len(seeds)]
@@ -230,7 +230,7 @@ def comparison_rows(section: dict) -> list[list[str]]:
         if d.has_interval:
             diff += f" [{fixed(100 * d.low, sign=True)}, {fixed(100 * d.high, sign=True)}]"
         ex = _p_text(r["examples"]["p_holm"]) if r["examples"] else "—"
-        rows.append([r["dataset"], r["model"], r["reference"], r["noise"], f"{r['rate']:g}", diff, _p_text(r["p"]),
+        rows.append([r["dataset"], r["model"], r["reference"], r["noise"], rate_text(r["rate"]), diff, _p_text(r["p"]),
                      _p_text(r["p_holm"]), ex])
     return rows
 
@@ -241,7 +241,7 @@ def mcnemar_rows(section: dict) -> list[list[str]]:
     for r in section["mcnemar_noisy_accuracy"] or []:
         tested = [m for m in r["seeds"] if m["p"] is not None]
         text = f"{sum(m['p'] < 0.05 for m in tested)}/{len(tested)} seeds p<0.05" if tested else "—"
-        rows.append([r["dataset"], r["model"], r["reference"], r["noise"], f"{r['rate']:g}", text])
+        rows.append([r["dataset"], r["model"], r["reference"], r["noise"], rate_text(r["rate"]), text])
     return rows
 
 

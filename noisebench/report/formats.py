@@ -10,6 +10,7 @@ import csv
 import html
 import io
 
+from noisebench.records import rate_text
 from noisebench.report import boxtable
 from noisebench.report.aggregate import METRICS, Report
 from noisebench.report.boxtable import Block, cell_width
@@ -180,7 +181,7 @@ def render_csv(report: Report) -> str:
             for m in METRICS:
                 c, z, d = (cell.estimates[m][k] for k in ("clean", "noisy", "drop"))
                 realized = cell.realized["unit_fraction"]
-                writer.writerow(common + [noise.name, f"{noise.rate:g}", noise.variant, cell.status, len(cell.paired),
+                writer.writerow(common + [noise.name, rate_text(noise.rate), noise.variant, cell.status, len(cell.paired),
                                           len(cell.expected), len(cell.failed), m, _num(c.point if c else None),
                                           _num(c.low if c else None), _num(c.high if c else None), _num(z.point if z else None),
                                           _num(z.low if z else None), _num(z.high if z else None), _num(d.point if d else None),

@@ -19,7 +19,8 @@ Layout (values are fractions in [0, 1]; drops are fractions too — tables multi
                       "macro_f1": {"clean": E, "noisy": E, "drop": E},
                       "realized": {"unit_fraction": E, "edit_ratio": E},
                       "most_robust": {"accuracy": bool, "macro_f1": bool}}],
-      "noise_levels": [{"dataset", "noise": {...}, "realized_unit_fraction": E}],
+      "noise_levels": [{"dataset", "noise": {...}, "realized_unit_fraction": E}],   # a composition "a+b": rate
+                      # [ra, rb], realized_unit_fraction null and "realized_steps": [E, E] (each part's level)
       "comparisons": null | {"reference", "metric", "family_size", "rows": [...]}
     }
 
@@ -99,7 +100,9 @@ def to_json(report: Report) -> dict:
             conditions.append(entry)
     levels = [
         {"dataset": ds, "noise": {"name": n.name, "rate": n.rate, "variant": n.variant, "label": n.label},
-         "realized_unit_fraction": _est(report.realized.get((ds, n)))}
+         "realized_unit_fraction": _est(report.realized.get((ds, n))),
+         **({"realized_steps": [_est(e) for e in report.realized_steps[(ds, n)]]}
+            if (ds, n) in report.realized_steps else {})}
         for ds in report.datasets
         for n in report.noises.get(ds, [])
     ]

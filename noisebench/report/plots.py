@@ -19,6 +19,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from noisebench.records import rate_position
 from noisebench.report.aggregate import METRIC_NAMES, Report
 from noisebench.report.text import fixed, rate_text
 
@@ -67,7 +68,7 @@ def _rate_figure(report: Report, ds: str):
             xs, ys, lo, hi = [0.0], [_pts(clean and clean.point)], [_pts(clean and clean.low)], [_pts(clean and clean.high)]
             for noise in (n for n in noises if n.label == name):
                 e = report.cells[(row.arm, noise)].estimates[m]["noisy"]
-                xs.append(noise.rate)
+                xs.append(rate_position(noise.rate))
                 ys.append(_pts(e and e.point))
                 lo.append(_pts(e and e.low))
                 hi.append(_pts(e and e.high))

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from noisebench.report.aggregate import METRIC_NAMES, Cell, Report, Row
+from noisebench import records
+from noisebench.report.aggregate import METRIC_NAMES, Cell, Noise, Report, Row
 from noisebench.stats import Estimate
 
 DAGGER = "†"
@@ -99,8 +100,17 @@ def params_text(n: int | None) -> str:
     return str(n)
 
 
-def rate_text(rate: float) -> str:
-    return f"{rate:g}"
+def rate_text(rate: float | tuple[float, ...]) -> str:
+    return records.rate_text(rate)
+
+
+def realized_text(report: Report, dataset: str, noise: Noise) -> str:
+    """"realized 0.100"; a composition's parts joined like its rate, "realized 1.000+0.050"."""
+    parts = report.realized_steps.get((dataset, noise))
+    if parts is not None:
+        return "realized " + records.COMPOSE.join(fixed(p.point, 3) if p is not None else "—" for p in parts)
+    realized = report.realized.get((dataset, noise))
+    return f"realized {fixed(realized.point, 3)}" if realized is not None else "realized —"
 
 
 def _seeds_suffix(done: int, expected: int, failed: int) -> str:
@@ -164,9 +174,7 @@ def tables(report: Report) -> list[DatasetTable]:
         noises = report.noises.get(ds, [])
         columns = [Column("", "model", ""), Column("", "params", ""), Column("", "train s", ""), Column("", "clean", "")]
         for noise in noises:
-            realized = report.realized.get((ds, noise))
-            columns.append(Column(noise.label, rate_text(noise.rate),
-                                  f"realized {fixed(realized.point, 3)}" if realized is not None else "realized —"))
+            columns.append(Column(noise.label, rate_text(noise.rate), realized_text(report, ds, noise)))
         rows, flags = [], set()
         for row in report.rows_of(ds):
             seconds = fixed(row.train_seconds.point) if row.train_seconds is not None else DASH
