@@ -103,7 +103,7 @@ def test_unknown_command_is_a_usage_error():
 
 
 @pytest.mark.parametrize(("argv", "fragment"), [
-    (["perturb", "--rate", "abc", "x"], "Invalid value for '--rate'"),
+    (["perturb", "--seed", "abc", "x"], "Invalid value for '--seed'"),
     (["run", "--no-such-flag"], "No such option: --no-such-flag"),
     (["report", "--format"], "requires an argument"),
     (["nosies"], "Did you mean 'noises'"),
