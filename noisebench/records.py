@@ -22,6 +22,8 @@ fields (never compound keys like "acc,none"):
                   # measured against the text before it); its own unit_fraction is null (no common unit)
       "predictions": {"ids": [...], "labels": [...], "predicted": [...]},
       "timing":   {"eval_seconds", "computed", "reused"},   # computed + reused = n: see run.py, memoisation
+      "patches":  {"boundary_f1", "boundary_precision", "boundary_recall", ...},   # BLT models only: the patch
+                  # boundaries' stability against the clean test set (noisebench.models.patching.MEASURES)
       "provenance": {"noisebench", "git_commit", "python", "packages": {...}, "device", "host", "created"}
     }
 
@@ -149,6 +151,7 @@ class Record(TypedDict, total=False):
     timing: dict[str, float]
     provenance: dict[str, Any]
     truncation: dict[str, Any]  # {"policy", "truncated_fraction", "visible_fraction"} of the cell's test inputs
+    patches: dict[str, float]  # BLT only: noisebench.models.patching.MEASURES of the cell's test set
 
 
 CLEAN_CONDITION: NoiseCondition = {"name": CLEAN, "rate": 0.0, "options": {}}

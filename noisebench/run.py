@@ -289,6 +289,8 @@ def _evaluate(clf: Classifier, unit: Unit, owed: list[NoiseCondition], noisy: No
         seconds = time.perf_counter() - started
         shares = [seconds * k / max(sum(computed), 1) for k in computed]  # the stream's time, by computed rows
     clean_windows = clf.windows(noisy.texts)
+    views = getattr(clf, "patch_views", None)  # BLT: patch-boundary stability per cell (models/patching.py)
+    clean_views = views(noisy.texts) if views is not None else None
     for i, (condition, (texts, level)) in enumerate(zip(owed, sets, strict=True)):
         if not config.memoise:
             started = time.perf_counter()
@@ -303,6 +305,10 @@ def _evaluate(clf: Classifier, unit: Unit, owed: list[NoiseCondition], noisy: No
                          info=clf.info)
         record["timing"].update(computed=done, reused=len(texts) - done)
         record["truncation"] = truncation_section(texts, windows, unit.options.truncation)
+        if views is not None and clean_views is not None:
+            from noisebench.models.patching import stability
+
+            record["patches"] = stability(clean_views, views(texts))
         yield record
 
 

@@ -42,6 +42,7 @@ from noisebench.errors import UsageError
 from noisebench.models import MODELS
 from noisebench.models.base import ModelOptions, ModelSpec
 from noisebench.models.common import BACKBONE_SEED, Truncation, Window, kept, unit_window
+from noisebench.models.patching import PatchView
 
 BOS = 1
 BYTE_OFFSET = 4
@@ -95,11 +96,13 @@ def patch_lengths_from_entropies(entropies: np.ndarray, threshold: float, max_pa
 
 
 class PatchCache:
-    """sha256(byte string) → patch lengths, for one patcher (its `fingerprint`). Thread-unsafe, process-wide."""
+    """sha256(byte string) → patch lengths (and the sum of the next-byte entropies over the ids, for the patch
+    stability measures), for one patcher (its `fingerprint`). Thread-unsafe, process-wide."""
 
     def __init__(self, fingerprint: str) -> None:
         self.fingerprint = fingerprint
         self._entries: dict[str, np.ndarray] = {}
+        self._entropy: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -107,14 +110,23 @@ class PatchCache:
     def get(self, key: str) -> np.ndarray | None:
         return self._entries.get(key)
 
-    def put(self, key: str, lengths: np.ndarray) -> None:
-        self._entries[key] = lengths
+    def entropy(self, key: str) -> float | None:
+        return self._entropy.get(key)
+
+    def put(self, key: str, lengths: np.ndarray, entropy: float | None = None) -> None:
+        """Store a text's boundaries; boundaries already stored are kept (the first computation is the one every
+        later use sees), so a recomputation only adds a missing entropy."""
+        self._entries.setdefault(key, lengths)
+        if entropy is not None:
+            self._entropy.setdefault(key, entropy)
 
     def save(self, path: str | Path) -> Path:
-        """Write all entries atomically as JSON (`{"fingerprint", "entries": {sha256: [lengths]}}`)."""
+        """Write all entries atomically as JSON (`{"fingerprint", "entries": {sha256: [lengths]}, "entropy":
+        {sha256: sum}}`)."""
         from noisebench.store import atomic_write_text
 
-        data = {"fingerprint": self.fingerprint, "entries": {k: v.tolist() for k, v in self._entries.items()}}
+        data = {"fingerprint": self.fingerprint, "entries": {k: v.tolist() for k, v in self._entries.items()},
+                "entropy": self._entropy}
         atomic_write_text(Path(path), json.dumps(data, separators=(",", ":")))
         return Path(path)
 
@@ -132,6 +144,8 @@ class PatchCache:
             if key not in self._entries:
                 self._entries[key] = np.asarray(lengths, dtype=np.int64)
                 added += 1
+        for key, total in (data.get("entropy") or {}).items():  # absent in files written before 0.2
+            self._entropy.setdefault(key, float(total))
         return added
 
 
@@ -319,6 +333,18 @@ class BltClassifier:
             out.append(bounds)
         return out
 
+    def patch_views(self, texts: Sequence[str]) -> list[PatchView]:
+        """What the model makes of each text (bytes seen, patch lengths, entropy sum) for the patch stability
+        measures (`noisebench.models.patching`); cached like the boundaries."""
+        ids = [byte_ids(t, self.max_bytes, self.policy) for t in texts]
+        lengths = self.patch_lengths(texts)
+        keys = [patch_key(row) for row in ids]
+        missing = {k: row for k, row in zip(keys, ids, strict=True) if self.patch_cache.entropy(k) is None}
+        if missing:  # boundaries loaded from a cache file written without entropies
+            self._run_patcher(missing)
+        return [PatchView(bytes(i - BYTE_OFFSET for i in row[1:]), bounds, float(self.patch_cache.entropy(k) or 0.0))
+                for row, bounds, k in zip(ids, lengths, keys, strict=True)]
+
     def patch_cache_file(self, directory: str | Path) -> Path:
         """Where this patcher's boundaries live in a cache folder: `<directory>/blt-patches-<fingerprint>.json`."""
         return Path(directory) / f"blt-patches-{self.patch_cache.fingerprint}.json"
@@ -359,8 +385,10 @@ class BltClassifier:
                 entropies, _, _ = blt.patcher(x.to(device))  # [b, S]; causal, so padding does not reach real bytes
             entropies = entropies.float().cpu().numpy()
             for r, key in enumerate(chunk):
+                real = entropies[r, : len(rows[key])]
                 self.patch_cache.put(key, patch_lengths_from_entropies(
-                    entropies[r, : len(rows[key])], blt.config.patching_threshold, blt.config.max_patch_length))
+                    real, blt.config.patching_threshold, blt.config.max_patch_length),
+                    float(np.sum(real, dtype=np.float64)))
 
     def windows(self, texts: Sequence[str]) -> list[Window]:
         return [unit_window(t, "bytes", self.max_bytes, self.policy) for t in texts]
@@ -400,8 +428,13 @@ class BltClassifier:
         load_trained_parameters(self.module, state, "BLT classifier")
 
 
+TINY_THRESHOLD = 5.13  # the random tiny patcher's entropies lie in ~4.9-5.2 nats: ~1 byte in 4 starts a patch
+
+
 def tiny_config(**overrides: Any) -> Any:
-    """A 2-layer BLT config (d_global 128) for tests; `overrides` go to BltConfig."""
+    """A 2-layer BLT config (d_global 128) for tests; `overrides` go to BltConfig. Its patching threshold is set so
+    patching is not trivial: with BLT's default (1.34) every byte of the random patcher would be its own patch,
+    while TINY_THRESHOLD gives patches of about 4 bytes, as BLT-1B has on English text."""
     from transformers import BltConfig
 
     kwargs: dict[str, Any] = dict(
@@ -411,6 +444,7 @@ def tiny_config(**overrides: Any) -> Any:
                             intermediate_size=128),
         global_config=dict(hidden_size=128, num_attention_heads=4, num_hidden_layers=2, intermediate_size=256),
         encoder_hash_byte_group_vocab=1000,
+        patching_threshold=TINY_THRESHOLD,
     )
     kwargs.update(overrides)
     return BltConfig(**kwargs)

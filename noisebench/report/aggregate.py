@@ -103,6 +103,7 @@ class Cell:
     realized: dict[str, stats.Estimate | None]  # "unit_fraction", "edit_ratio", "unit_fraction_visible"
     most_robust: dict[str, bool]
     truncation: dict[str, float] | None = None  # mean over paired seeds: truncated_fraction, visible_fraction
+    patches: dict[str, stats.Estimate | None] | None = None  # BLT only: each patch-stability measure over seeds
 
     @property
     def missing(self) -> list[int]:
@@ -423,6 +424,11 @@ def _cell(arm: Arm, noise: Noise, expected, ok_clean, by_seed, est: _Estimator) 
     cuts = [t for s in paired if isinstance(t := ok_noisy[s].get("truncation"), dict)]
     truncation = {k: sum(float(t[k]) for t in cuts) / len(cuts) for k in ("truncated_fraction", "visible_fraction")
                   } if cuts and all(isinstance(t.get("truncated_fraction"), (int, float)) for t in cuts) else None
+    stored = [p for s in paired if isinstance(p := ok_noisy[s].get("patches"), dict)]
+    patches = None
+    if stored and len(stored) == len(paired):  # BLT records (noisebench.models.patching); a mix is not averaged
+        patches = {name: est.mean([float(p[name]) for p in stored], f"{key}|patches|{name}")
+                   if all(_number(p.get(name)) is not None for p in stored) else None for name in stored[0]}
     return Cell(
         arm=arm,
         noise=noise,
@@ -435,6 +441,7 @@ def _cell(arm: Arm, noise: Noise, expected, ok_clean, by_seed, est: _Estimator) 
         realized=realized,
         most_robust={m: False for m in METRICS},
         truncation=truncation,
+        patches=patches,
     )
 
 

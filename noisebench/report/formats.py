@@ -14,7 +14,7 @@ from noisebench.records import rate_text
 from noisebench.report import boxtable
 from noisebench.report.aggregate import METRICS, Report
 from noisebench.report.boxtable import Block, cell_width
-from noisebench.report.text import ROBUST, DatasetTable, headline, tables
+from noisebench.report.text import PATCH_HEADER, ROBUST, DatasetTable, headline, tables
 
 DEFAULT_WIDTH = 100  # the long layout fits the offline default's blocks into 100 columns
 
@@ -36,12 +36,13 @@ def table_blocks(report: Report, layout: str = "long", width: int | None = None)
             blocks.append(Block(t.title, headers, rows, [j > 0 for j in range(len(headers))], t.notes, styles))
             continue
         fixed_cols = [j for j, c in enumerate(t.columns) if not c.group]
-        ds_blocks = [_sub_block(t.title, headers, rows, styles, fixed_cols)]
+        patches = t.columns[-1].realized == PATCH_HEADER
+        ds_blocks = [] if patches else [_sub_block(t.title, headers, rows, styles, fixed_cols)]
         for group, span_cols in _groups(t):
             header_of = {j: f"rate {t.columns[j].name}\n{t.columns[j].realized}" for j in span_cols}
+            title = f"{t.dataset} · {group}" + (" · BLT patch boundaries" if patches else "")
             for chunk in _fit(rows, header_of, span_cols, width or DEFAULT_WIDTH):
-                ds_blocks.append(_sub_block(f"{t.dataset} · {group}", {0: "model", **header_of}, rows, styles,
-                                            [0, *chunk]))
+                ds_blocks.append(_sub_block(title, {0: "model", **header_of}, rows, styles, [0, *chunk]))
         ds_blocks[-1].notes = list(t.notes)
         blocks += ds_blocks
     return blocks + comparison_blocks(report, width)
@@ -147,12 +148,19 @@ CSV_COLUMNS = (
     "dataset", "model", "recipe", "variant", "noise", "rate", "noise_variant", "status", "seeds", "seeds_expected",
     "seeds_failed", "metric", "clean_pct", "clean_low", "clean_high", "noisy_pct", "noisy_low", "noisy_high",
     "drop_pts", "drop_low", "drop_high", "drop_sd", "level", "method", "realized_unit_fraction", "most_robust",
-    "train_seconds", "trainable_params", "seeds_not_above_majority",
+    "train_seconds", "trainable_params", "seeds_not_above_majority", "boundary_f1", "patch_count_change",
 )
 
 
 def _num(x: float | None, scale: float = 100.0) -> str:
     return "" if x is None else f"{scale * x:.4f}"
+
+
+def _patch_columns(cell) -> list[str]:
+    """boundary_f1 (a fraction, six decimals) and patch_count_change (patches per text) of a BLT cell, else empty."""
+    p = cell.patches or {}
+    return [f"{e.point:.6f}" if (e := p.get(name)) is not None else "" for name in ("boundary_f1",
+                                                                                  "patch_count_change")]
 
 
 def render_csv(report: Report) -> str:
@@ -175,7 +183,7 @@ def render_csv(report: Report) -> str:
             writer.writerow(common + ["clean", "0", "", row.status, len(row.clean_ok), len(row.expected),
                                       len(row.clean_failed), m, _num(e.point if e else None), _num(e.low if e else None),
                                       _num(e.high if e else None), "", "", "", "", "", "", "", f"{s.level:g}", s.ci, "", "",
-                                      *cost])
+                                      *cost, "", ""])
         for noise in report.noises.get(a.dataset, []):
             cell = report.cells[(a, noise)]
             for m in METRICS:
@@ -187,7 +195,7 @@ def render_csv(report: Report) -> str:
                                           _num(z.low if z else None), _num(z.high if z else None), _num(d.point if d else None),
                                           _num(d.low if d else None), _num(d.high if d else None), _num(d.sd if d else None), f"{s.level:g}",
                                           s.ci, "" if realized is None else f"{realized.point:.6f}",
-                                          str(cell.most_robust[m]).lower(), *cost])
+                                          str(cell.most_robust[m]).lower(), *cost, *_patch_columns(cell)])
     return buf.getvalue()
 
 

@@ -18,6 +18,7 @@ Layout (values are fractions in [0, 1]; drops are fractions too — tables multi
                       "accuracy": {"clean": E, "noisy": E, "drop": E},
                       "macro_f1": {"clean": E, "noisy": E, "drop": E},
                       "realized": {"unit_fraction": E, "edit_ratio": E},
+                      "patches": null | {"boundary_f1": E, "boundary_precision": E, ...},   # BLT models only
                       "most_robust": {"accuracy": bool, "macro_f1": bool}}],
       "noise_levels": [{"dataset", "noise": {...}, "realized_unit_fraction": E}],   # a composition "a+b": rate
                       # [ra, rb], realized_unit_fraction null and "realized_steps": [E, E] (each part's level)
@@ -96,6 +97,7 @@ def to_json(report: Report) -> dict:
                 entry[m] = {k: _est(v) for k, v in cell.estimates[m].items()}
             entry["realized"] = {k: _est(v) for k, v in cell.realized.items()}
             entry["truncation"] = cell.truncation
+            entry["patches"] = {k: _est(v) for k, v in cell.patches.items()} if cell.patches is not None else None
             entry["most_robust"] = dict(cell.most_robust)
             conditions.append(entry)
     levels = [

@@ -7,6 +7,8 @@ Per dataset `<ds>` (the name made file-safe), three figures, each written as .pn
 - `<ds>-drop-heatmap`: models × (noise, rate) drops in percentage points, annotated; grey = failed / not run.
 - `<ds>-accuracy-vs-time`: x = mean training seconds per seed, y = clean metric in % (filled) and its mean over all
   noisy conditions (hollow), bubble area ∝ trainable parameters.
+- `<ds>-patches-vs-drop` (BLT models only): x = patch-boundary F1, y = the drop with its interval, one point per
+  (model, noise, rate).
 A dataset with clean results only gets the last figure alone. matplotlib is imported here only, and this module
 only when --plots is given.
 """
@@ -154,7 +156,63 @@ def _time_figure(report: Report, ds: str):
     return fig
 
 
-FIGURES = {"accuracy-vs-rate": _rate_figure, "drop-heatmap": _heatmap_figure, "accuracy-vs-time": _time_figure}
+def has_patches(report: Report, ds: str) -> bool:
+    return any(c.patches is not None for (a, _), c in report.cells.items() if a.dataset == ds)
+
+
+def _patch_figure(report: Report, ds: str):
+    """BLT models: x = boundary F1 of a condition's patches against the clean ones, y = its accuracy drop (points,
+    with the drop's interval), one point per (model, noise, rate), labelled noise@rate."""
+    from matplotlib.figure import Figure
+
+    m = report.settings.metric
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    ax = fig.subplots()
+    for j, row in enumerate(r for r in report.rows_of(ds) if any(
+            report.cells[(r.arm, n)].patches is not None for n in report.noises.get(ds, []))):
+        xs: list[float] = []
+        ys: list[float] = []
+        err: list[list[float]] = [[], []]
+        for noise in report.noises.get(ds, []):
+            cell = report.cells[(row.arm, noise)]
+            f1 = (cell.patches or {}).get("boundary_f1")
+            drop = cell.estimates[m]["drop"]
+            if f1 is None or drop is None:
+                continue
+            xs.append(f1.point)
+            ys.append(100 * drop.point)
+            err[0].append(100 * (drop.point - drop.low) if drop.low is not None else 0.0)
+            err[1].append(100 * (drop.high - drop.point) if drop.high is not None else 0.0)
+            ax.annotate(f"{noise.label}@{rate_text(noise.rate)}", (f1.point, 100 * drop.point), fontsize="x-small",
+                        xytext=(4, 3), textcoords="offset points")
+        ax.errorbar(xs, ys, yerr=err, fmt="o", ms=4, capsize=2, color=f"C{j % 10}", label=row.arm.label)
+    ax.axhline(0.0, color="grey", linewidth=0.6)
+    ax.set_xlabel("patch-boundary F1 against the clean text (1 = no boundary moved)")
+    ax.set_ylabel(f"{METRIC_NAMES[m]} drop (points)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    ax.set_title(f"{ds}: BLT patch stability and accuracy drop, per noise and rate", fontsize="small")
+    return fig
+
+
+def write_patch_plot(report: Report, directory: str | os.PathLike) -> list[Path]:
+    """`<ds>-patches-vs-drop` (PNG and SVG) for every dataset with BLT patch measures; the paths written."""
+    import matplotlib
+
+    directory = Path(directory)
+    written = []
+    with matplotlib.rc_context({"svg.hashsalt": "noisebench", "font.size": 9}):
+        for ds in report.datasets:
+            if has_patches(report, ds):
+                directory.mkdir(parents=True, exist_ok=True)
+                fig = _patch_figure(report, ds)
+                for fmt in ("png", "svg"):
+                    written.append(_save(fig, directory / f"{_slug(ds)}-patches-vs-drop.{fmt}", fmt))
+    return written
+
+
+FIGURES = {"accuracy-vs-rate": _rate_figure, "drop-heatmap": _heatmap_figure, "accuracy-vs-time": _time_figure,
+           "patches-vs-drop": _patch_figure}
 
 
 def write_plots(report: Report, directory: str | os.PathLike) -> list[Path]:
@@ -170,6 +228,8 @@ def write_plots(report: Report, directory: str | os.PathLike) -> list[Path]:
             for name, make in FIGURES.items():
                 if name != "accuracy-vs-time" and not report.noises.get(ds):
                     continue  # clean results only: no rate axis, no drops to draw
+                if name == "patches-vs-drop" and not has_patches(report, ds):
+                    continue  # no BLT model here
                 fig = make(report, ds)
                 for fmt in ("png", "svg"):
                     written.append(_save(fig, directory / f"{_slug(ds)}-{name}.{fmt}", fmt))
