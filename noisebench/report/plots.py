@@ -211,8 +211,7 @@ def write_patch_plot(report: Report, directory: str | os.PathLike) -> list[Path]
     return written
 
 
-FIGURES = {"accuracy-vs-rate": _rate_figure, "drop-heatmap": _heatmap_figure, "accuracy-vs-time": _time_figure,
-           "patches-vs-drop": _patch_figure}
+FIGURES = {"accuracy-vs-rate": _rate_figure, "drop-heatmap": _heatmap_figure, "accuracy-vs-time": _time_figure}
 
 
 def write_plots(report: Report, directory: str | os.PathLike) -> list[Path]:
@@ -228,9 +227,7 @@ def write_plots(report: Report, directory: str | os.PathLike) -> list[Path]:
             for name, make in FIGURES.items():
                 if name != "accuracy-vs-time" and not report.noises.get(ds):
                     continue  # clean results only: no rate axis, no drops to draw
-                if name == "patches-vs-drop" and not has_patches(report, ds):
-                    continue  # no BLT model here
                 fig = make(report, ds)
                 for fmt in ("png", "svg"):
                     written.append(_save(fig, directory / f"{_slug(ds)}-{name}.{fmt}", fmt))
-    return written
+    return written + write_patch_plot(report, directory)  # BLT models only
