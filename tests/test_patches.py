@@ -137,7 +137,7 @@ def test_substitution_f1_equals_set_overlap_on_ascii_text(tiny, shared_data):
     rows = [r for r in rows if r.isascii()]
     noisy = perturb_batch(rows, [str(i) for i in range(len(rows))], noise="substitute", rate=0.2, seed=5)
     pairs = [(a, b) for a, b in zip(rows, noisy, strict=True)
-             if len(a) == len(b) and sum(x != y for x, y in zip(a, b)) == Levenshtein.distance(a, b)]
+             if len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == Levenshtein.distance(a, b)]
     assert len(pairs) > 0.9 * len(rows)
     rows, noisy = [a for a, _ in pairs], [b for _, b in pairs]
     inter = n_a = n_b = 0
