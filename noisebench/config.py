@@ -70,6 +70,7 @@ class ModelPlan:
     truncation: str = "head"  # head | tail | head+tail
     label_map: tuple[tuple[str, str], ...] = ()  # recipe "none": dataset label → checkpoint label
     revision: str | None = None  # recipe "none": the checkpoint's weights (noisebench.models.hub.revision)
+    weights: str = ""  # every recipe: what identifies the weights (ModelSpec.weights), for the versions block
 
     def options(self, *, num_labels: int, train_texts: Sequence[str], seed: int, precision: str = "auto",
                 label_names: Sequence[str] = ()) -> ModelOptions:
@@ -444,7 +445,8 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
         elif model_lr is None:
             errors.append(f"model {spec.name!r} has no default learning rate for recipe {chosen!r}; pass --lr")
             continue
-        plans.append(ModelPlan(name=spec.name, spec=spec, recipe=chosen, pooling=pooling,
+        weights = as_is["revision"] if as_is else spec.weights()
+        plans.append(ModelPlan(name=spec.name, spec=spec, recipe=chosen, pooling=pooling, weights=weights,
                                lr=None if model_lr is None or chosen == "none" else float(model_lr),
                                max_length=training["max_length"], truncation=truncation, **lora, **as_is))
 

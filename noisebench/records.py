@@ -13,6 +13,7 @@ fields (never compound keys like "acc,none"):
       "training": {"config": {...}, "seconds", "trainable_params", "total_params", "epochs_run", "best_epoch",
                    "val_accuracy", "checkpoint"},
       "seed": 42,                                      # controls fine-tuning AND this run's noise draw
+      "versions": {"noise": {name: int}, "training": int, "model": "<weights>"},   # part of the identity (0.2+)
       "noise":    {"name", "rate", "options": {...}},      # a composition "casing+substitute": rate [1.0, 0.05],
                                                        #   options {"casing": {...}, "substitute": {...}}
       "metrics":  {"accuracy", "macro_f1", "per_class_f1": {label_name: f1}, "n", "majority_rate",
@@ -145,6 +146,7 @@ class Record(TypedDict, total=False):
     training: TrainingSection
     seed: int
     noise: NoiseCondition
+    versions: dict[str, Any]  # {"noise": {name: int}, "training": int, "model": str}: part of the identity
     metrics: Metrics | None
     realized: Realized | None
     predictions: Predictions | None
@@ -171,14 +173,18 @@ def short_hash(obj: Any, n: int = 16) -> str:
 
 
 def identity(record: Mapping[str, Any]) -> dict:
-    """The fields that define a cell. Two records with equal identity are the same result."""
-    return {
+    """The fields that define a cell. Two records with equal identity are the same result. `versions` (noise
+    implementations, training code, model weights) is part of it from 0.2 on; records of 0.1 have none."""
+    out = {
         "model": {k: record["model"][k] for k in ("name", "recipe", "options")},
         "dataset": {k: record["dataset"][k] for k in ("name", "fingerprint")},
         "training": record["training"]["config"],
         "seed": record["seed"],
         "noise": {k: record["noise"][k] for k in ("name", "rate", "options")},
     }
+    if "versions" in record:
+        out["versions"] = record["versions"]
+    return out
 
 
 def record_id(record: Mapping[str, Any]) -> str:

@@ -104,6 +104,7 @@ class Unit:
         skeleton = self.skeleton(CLEAN_CONDITION)
         ident = records.identity(skeleton)
         ident.pop("noise")
+        ident["versions"].pop("noise")
         return records.short_hash(ident, 32)
 
     @property
@@ -117,7 +118,19 @@ class Unit:
     def skeleton(self, condition: NoiseCondition) -> Record:
         """The identity-bearing part of the record of one condition (enough for `records.record_id`)."""
         return {"model": self.model_section(), "dataset": self.dataset_section(),
-                "training": {"config": self.training_identity()}, "seed": self.seed, "noise": condition}
+                "training": {"config": self.training_identity()}, "seed": self.seed, "noise": condition,
+                "versions": versions(self.plan, condition)}
+
+
+def versions(plan: ModelPlan, condition: NoiseCondition) -> dict:
+    """The versions block of a record's identity: the implementation version of each noise of the condition, the
+    training code's version and the model's weights, so results of older code are never reused or pooled."""
+    from noisebench.noise import NOISES
+    from noisebench.train import TRAINING_VERSION
+
+    names = [] if condition["name"] == records.CLEAN else condition["name"].split(records.COMPOSE)
+    return {"noise": {n: NOISES.get(n).version for n in names}, "training": TRAINING_VERSION,
+            "model": plan.weights}
 
 
 def conditions(config: RunConfig) -> list[NoiseCondition]:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from noisebench.models.base import Classifier
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage): stage is "train", "validate" or "predict"
+TRAINING_VERSION = 1  # part of every record's identity: bump when the training code changes what a seed trains
 CHUNK_STEPS = 64  # steps' worth of examples sorted together; larger = less padding, less shuffling
 CLIP_NORM = 1.0
 

@@ -395,3 +395,36 @@ def test_a_composition_runs_as_one_condition_with_a_level_per_part(data, tmp_pat
     assert run_cli([*base_args(data, results), "--noise", "casing+substitute", "--rate", "1+0.05", "--seeds", "4",
                     "--option", "substitute.mode=keyboard"]) == 0
     assert "0 cells written, 2 already stored" in capsys.readouterr().err
+
+
+def test_a_record_of_an_older_noise_version_is_neither_reused_nor_pooled(data, tmp_path, capsys, monkeypatch):
+    """Every record's identity carries a versions block. After a noise's implementation version is bumped, `run`
+    recomputes its cells (and reuses the trained checkpoint: training did not change), `report` refuses to pool the
+    two versions and names them, and `report --current` reports only the new ones."""
+    import dataclasses
+
+    from noisebench.noise import NOISES
+    from noisebench.train import TRAINING_VERSION
+
+    results = tmp_path / "results"
+    args = [*base_args(data, results), "--noise", "swap", "--rate", "0.2", "--seeds", "1,2"]
+    assert run_cli(args) == 0
+    first = load(results)
+    assert {r["versions"]["training"] for r in first} == {TRAINING_VERSION}
+    assert {json.dumps(r["versions"]["noise"]) for r in first} == {"{}", '{"swap": 1}'}
+    capsys.readouterr()
+    monkeypatch.setitem(NOISES._items, "swap", dataclasses.replace(NOISES.get("swap"), version=2))
+    assert run_cli(args) == 0
+    err = capsys.readouterr().err
+    assert "2 cells written, 2 already stored" in err and "0 models trained, 2 loaded from checkpoints" in err
+    swaps = [r for r in load(results) if r["noise"]["name"] == "swap"]
+    assert sorted(r["versions"]["noise"]["swap"] for r in swaps) == [1, 1, 2, 2]
+    assert run_cli(["report", "--results-dir", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot pool results computed by different code versions" in err
+    assert "swap v1 (2 records) vs swap v2 (2 records)" in err and "--current" in err
+    assert run_cli(["report", "--results-dir", str(results), "--current", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert "left out 2 record(s) of older code versions" in captured.err
+    cell = next(c for c in json.loads(captured.out)["conditions"] if c["noise"]["name"] == "swap")
+    assert cell["seeds"]["used"] == [1, 2]

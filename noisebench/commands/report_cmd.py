@@ -76,6 +76,9 @@ def report(
     mcnemar: Annotated[bool, typer.Option(
         "--mcnemar", help="With --compare: also McNemar per seed on noisy accuracy (not the drop).")] = False,
     skip_corrupt: SkipCorrupt = False,
+    current: Annotated[bool, typer.Option(
+        "--current", help="Only records of this code's versions (noise implementations, training code; per model "
+        "the newest weights); older records are left out and counted.")] = False,
 ) -> None:
     """Degradation tables with confidence intervals: rows = models, columns = noise × rate, cells = noisy accuracy
     and its drop with an interval, in percentage points; drops are paired by seed."""
@@ -98,6 +101,12 @@ def report(
     rep.check_settings(settings)
     records, skipped = rep.load(results_dir, skip_corrupt=skip_corrupt, predictions=settings.needs_predictions)
     _warn_skipped(skipped)
+    if current:
+        records, left = rep.current(records)
+        if left:
+            typer.echo(f"noisebench: --current: left out {left} record(s) of older code versions", err=True)
+        if not records:
+            raise UsageError(f"--current: no records of this code's versions in {results_dir} (run `noisebench run`)")
     filters = {"dataset": rep.parse_list(dataset), "model": rep.parse_list(model), "noise": rep.parse_list(noise)}
     selected = rep.select(records, f"the results in {results_dir}", **filters)
     report_ = rep.make_report(selected, settings, filters, skipped)

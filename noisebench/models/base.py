@@ -111,6 +111,16 @@ class ModelSpec:
     generic_loader: bool = True  # whether `hf:<its checkpoint>` (AutoModelForSequenceClassification) can build it
     licence: str = ""
     description: str = ""
+    version: int = 1  # tiny variants: the built-in config's version (bump when the config changes its results)
+
+    def weights(self) -> str:
+        """What identifies this model's weights in a record's versions block: the tiny config's version, or the
+        hub commit / local-folder content hash of its source (`hub.revision`)."""
+        if self.tiny:
+            return f"tiny-config:v{self.version}"
+        from noisebench.models import hub
+
+        return hub.revision(self.source)
 
     def offline(self) -> bool:
         """Whether this model can be built with no network (tiny configs, packaged or local weights)."""

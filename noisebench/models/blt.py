@@ -568,5 +568,5 @@ MODELS.register("blt", ModelSpec(
 MODELS.register("blt-tiny", ModelSpec(
     name="blt-tiny", family="blt", source="tiny config (random init)", tokenizer="byte", params="0.9M",
     recipes=("lora", "probe"), default_recipe="lora", build=build, default_lr={"probe": 3e-3, "lora": 3e-3},
-    poolings=POOLINGS, tiny=True, licence=LICENCE,
+    poolings=POOLINGS, tiny=True, licence=LICENCE, version=2,  # v2: patching threshold TINY_THRESHOLD
     description="2-layer BLT (global d128, patcher d64), random weights; " + DESCRIPTION))

@@ -68,6 +68,8 @@ class NoiseSpec:
                    (protected: spans of the clean text the noise was told not to edit, in a chain); None = the
                    character count of `noisebench.noise.measure.count_characters`.
     source:        the data a noise draws on, with provenance and licence ("" when it uses none).
+    version:       the implementation's version, part of every record's identity: bump it whenever the noise's
+                   output for some input changes, so that stored results of the old code are never reused or pooled.
     in_study:      one of the study's seven noises, run by `--noise all` (False for additions such as `misspell`).
     """
 
@@ -84,6 +86,7 @@ class NoiseSpec:
     count_units: Callable[..., tuple[int, int]] | None = field(
         default=None, repr=False, compare=False)
     source: str = ""
+    version: int = 1
     in_study: bool = True
 
     def __post_init__(self) -> None:

@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 
 from noisebench.errors import UsageError, did_you_mean, unknown_name
-from noisebench.records import CLEAN
-from noisebench.report.aggregate import METRICS, Report, Settings, build
+from noisebench.records import CLEAN, rate_text
+from noisebench.report.aggregate import METRICS, Report, Settings, arm_of, build, noise_of
 from noisebench.report.loading import load_records
 from noisebench.stats import METHODS
 
@@ -120,10 +120,83 @@ def check_settings(settings: Settings) -> None:
         raise unknown_name("comparison test (--compare-test)", settings.compare_test, TESTS)
 
 
+UNVERSIONED = "unversioned (written before 0.2)"
+
+
+def _code_versions(record: dict) -> tuple[str, str]:
+    """(training code + weights, noise implementations) of a record, as text."""
+    v = record.get("versions")
+    if not isinstance(v, dict):
+        return UNVERSIONED, UNVERSIONED
+    noise = ", ".join(f"{n} v{k}" for n, k in sorted((v.get("noise") or {}).items())) or "-"
+    return f"training v{v.get('training')}, weights {v.get('model')}", noise
+
+
+def version_conflicts(records: list[dict]) -> list[str]:
+    """Where records that a report would pool were computed by different code: an arm (model, recipe, options,
+    training config, dataset) whose records differ in training-code version or weights, or a condition whose
+    seeds differ in noise-implementation versions. One line per conflict; [] when everything agrees."""
+    arms: dict[tuple, dict[str, int]] = {}
+    cells: dict[tuple, dict[str, int]] = {}
+    for rec in records:
+        code, noise = _code_versions(rec)
+        arm = arm_of(rec)
+        arms.setdefault(arm, {}).setdefault(code, 0)
+        arms[arm][code] += 1
+        if rec["noise"]["name"] != CLEAN:
+            cell = (arm, noise_of(rec))
+            cells.setdefault(cell, {}).setdefault(noise, 0)
+            cells[cell][noise] += 1
+    out = []
+    for (ds, model, recipe, _), seen in arms.items():
+        if len(seen) > 1:
+            out.append(f"{ds} · {model} ({recipe}): " + " vs ".join(f"{v} ({n} records)" for v, n in sorted(seen.items())))
+    for ((ds, model, recipe, _), (name, rate, _)), seen in cells.items():
+        if len(seen) > 1:
+            out.append(f"{ds} · {model} ({recipe}) · {name}@{rate_text(rate)}: "
+                       + " vs ".join(f"{v} ({n} records)" for v, n in sorted(seen.items())))
+    return out
+
+
+def current(records: list[dict]) -> tuple[list[dict], int]:
+    """The records this code would write: noise and training versions equal to the code's, and per model the
+    weights of its newest record (the weights cannot be re-identified without loading them). Returns (kept, left)."""
+    from noisebench.noise import NOISES
+    from noisebench.train import TRAINING_VERSION
+
+    newest: dict[str, tuple[str, str]] = {}
+    for rec in records:
+        v = rec.get("versions")
+        if isinstance(v, dict):
+            created = rec.get("created") or (rec.get("provenance") or {}).get("created") or ""
+            name = rec["model"]["name"]
+            if name not in newest or created > newest[name][0]:
+                newest[name] = (created, str(v.get("model")))
+
+    def is_current(rec: dict) -> bool:
+        v = rec.get("versions")
+        if not isinstance(v, dict) or v.get("training") != TRAINING_VERSION:
+            return False
+        if str(v.get("model")) != newest[rec["model"]["name"]][1]:
+            return False
+        return all(n in NOISES and NOISES.get(n).version == k for n, k in (v.get("noise") or {}).items())
+
+    kept = [r for r in records if is_current(r)]
+    return kept, len(records) - len(kept)
+
+
 def make_report(records: list[dict], settings: Settings, filters: dict[str, list[str]] | None = None,
                 skipped: list[tuple[str, str]] | None = None) -> Report:
-    """Aggregate selected records (and run comparisons when settings.compare names a reference model)."""
+    """Aggregate selected records (and run comparisons when settings.compare names a reference model). Records of
+    different code versions are never pooled: a UsageError names the conflicts (see `version_conflicts`)."""
     check_settings(settings)
+    conflicts = version_conflicts(records)
+    if conflicts:
+        more = f"; and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
+        raise UsageError("cannot pool results computed by different code versions: " + "; ".join(conflicts[:3])
+                         + more + ". `noisebench report --current` reports only the records of this code (older "
+                         "ones are never reused: `noisebench run` with the same options recomputes them), or move "
+                         "the older records out of the results directory")
     report = build(records, settings, filters)
     report.skipped = list(skipped or [])
     if settings.compare:
