@@ -33,6 +33,7 @@ HEARTBEAT_SECONDS = 15.0
 STALE_SECONDS = 300.0  # no heartbeat for this long: the holder is gone (override: NOISEBENCH_LEASE_STALE_SECONDS)
 TAKEOVER_GUARD_SECONDS = 60.0
 HOST = socket.gethostname() or "host"
+_ACTIVE: set[str] = set()  # holders of the leases this process holds now
 
 
 def stale_after() -> float:
@@ -60,9 +61,13 @@ def _pid_alive(pid: int) -> bool:
 
 
 def is_stale(info: dict, now: float | None = None, limit: float | None = None) -> bool:
-    """Whether a lease's holder is gone (see the module docstring)."""
-    if info.get("host") == HOST and isinstance(info.get("pid"), int) and not _pid_alive(info["pid"]):
-        return True
+    """Whether a lease's holder is gone (see the module docstring). A lease of this very process that it no
+    longer holds (a run that failed before it could remove the file) is gone too."""
+    if info.get("host") == HOST and isinstance(info.get("pid"), int):
+        if info["pid"] == os.getpid():
+            return info.get("holder") not in _ACTIVE
+        if not _pid_alive(info["pid"]):
+            return True
     beat = info.get("heartbeat")
     if not isinstance(beat, (int, float)):
         return True
@@ -76,10 +81,15 @@ def _create(path: Path, holder: str) -> bool:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(body)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:  # a full disk: leave no empty lease behind for others to wait on
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
     return True
 
 
@@ -136,12 +146,15 @@ class Lease:
         return self
 
     def release(self) -> None:
+        """Stop the heartbeat and remove the lease if it is still ours (best effort: a lease that cannot be removed,
+        on a failing disk, is recognised as released by `is_stale`)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        _ACTIVE.discard(self.holder)
         info = read(self.path)
         if info is not None and info.get("holder") == self.holder:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 self.path.unlink()
 
     def __enter__(self) -> Lease:
@@ -157,6 +170,18 @@ def acquire(folder: Path, name: str, *, limit: float | None = None) -> Lease | N
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.lease"
     holder = uuid.uuid4().hex
+    _ACTIVE.add(holder)  # before the file exists: this process never takes its own live lease over
+    try:
+        held = _acquire(path, holder, limit)
+    except BaseException:
+        _ACTIVE.discard(holder)
+        raise
+    if held is None:
+        _ACTIVE.discard(holder)
+    return held
+
+
+def _acquire(path: Path, holder: str, limit: float | None) -> Lease | None:
     if _create(path, holder):
         return Lease(path, holder)
     seen = read(path)

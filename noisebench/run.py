@@ -7,8 +7,9 @@ Read top to bottom, for one validated `RunConfig`:
 1. Load the dataset (validated at load: columns, encoding, labels) and resolve the device.
 2. For every model and seed, a *training unit*: the cells it owes are the clean test set plus every requested
    (noise, rate). Cells already stored with status "ok" are skipped; a unit whose cells are all stored trains nothing.
-3. Otherwise, under a per-unit file lock (so two processes sharing a results directory never train or write the same
-   unit twice), the trained weights come from `checkpoints/<unit id>/` when an earlier run kept them, or from
+3. Otherwise, under the unit's lease (`noisebench.lease`: an exclusive create with a heartbeat, safe on shared
+   filesystems where flock is not; a unit another live process holds is visited again after the others, and one
+   whose holder died is taken over), the trained weights come from `checkpoints/<unit id>/` when an earlier run kept them, or from
    `noisebench.train.fit` — then the trainable part is saved (safetensors, atomically) so a new noise condition
    never retrains.
 4. The missing cells are predicted together at the cost of their distinct model inputs (`_evaluate`: one
@@ -63,6 +64,7 @@ if TYPE_CHECKING:  # types only: torch and the model families are imported insid
 WEIGHTS = "trainable.safetensors"
 TRAINING = "training.json"
 PATCHES = "patches"  # BLT patch boundaries, computed once per distinct text and reused by every later run
+LEASE_POLL_SECONDS = 2.0  # how often a run looks again at units another process holds
 
 Echo = Callable[[str], None]
 
@@ -248,39 +250,67 @@ def _run_units(units: list[Unit], wanted: list[NoiseCondition], store: ResultsSt
 
     precision = train.resolve_precision(config.precision, device)
     static = {**static, "precision": precision}  # provenance of every record: the precision it was computed in
-    for unit in units:
-        ids = [records.record_id(unit.skeleton(c)) for c in wanted]
+    cells = [[records.record_id(unit.skeleton(c)) for c in wanted] for unit in units]
+    for ids in cells:
         outcome.record_ids += ids
-        label = f"{unit.plan.name} seed {unit.seed}"
-        if all(_done(store, i) for i in ids):
-            outcome.units_skipped += 1
-            outcome.skipped += ids
-            progress.advance_cells(len(ids))
-            continue
-        with store.lock(f"unit-{unit.id()}"):
-            todo = [(c, i) for c, i in zip(wanted, ids, strict=True) if not _done(store, i)]
-            pending = {i for _, i in todo}
-            outcome.skipped += [i for i in ids if i not in pending]
-            progress.advance_cells(len(ids) - len(todo))
-            if not todo:  # another process finished this unit while we waited for its lock
+    pending, said = list(range(len(units))), 0
+    while pending:
+        held_elsewhere = []
+        for k in pending:
+            unit, ids = units[k], cells[k]
+            if all(_done(store, i) for i in ids):  # stored before this run, or by another process meanwhile
                 outcome.units_skipped += 1
+                outcome.skipped += ids
+                progress.advance_cells(len(ids))
                 continue
-            try:
-                clf, training = _trained(unit, store, device, progress, outcome, echo, warn, label)
-            except RunError as e:
-                echo(f"{label}: training failed: {e}")
-                outcome.errors.append(f"{label}: {e}")
-                for condition, _ in todo:
-                    outcome.failed.append(_failed(store, unit, condition, str(e), static, config))
-                progress.advance_cells(len(todo))
+            held = store.lease(f"unit-{unit.id()}")
+            if held is None:
+                held_elsewhere.append(k)
                 continue
-            for record in _evaluate(clf, unit, [c for c, _ in todo], noisy, training, static, config, device,
-                                    precision, progress, label):
-                outcome.written.append(store.put(record).stem)
-                progress.advance_cells(1)
-            if hasattr(clf, "save_patch_cache"):  # BLT: later runs reuse exactly these patch boundaries
-                clf.save_patch_cache(store.root / PATCHES)
-            del clf
+            with held.start_heartbeat():
+                _run_unit(unit, ids, held, wanted, store, device, static, noisy, config, outcome, progress, echo,
+                          warn, precision)
+        if held_elsewhere:  # another process works on these: come back when it has finished (or died)
+            if len(held_elsewhere) != said:
+                echo(f"waiting for {len(held_elsewhere)} unit(s) another process is working on")
+                said = len(held_elsewhere)
+            time.sleep(LEASE_POLL_SECONDS)
+        pending = held_elsewhere
+
+
+def _run_unit(unit: Unit, ids: list[str], held: Any, wanted: list[NoiseCondition], store: ResultsStore,
+              device: torch.device, static: dict, noisy: NoisyTestSets, config: RunConfig, outcome: Outcome,
+              progress: Any, echo: Echo, warn: Echo, precision: str) -> None:
+    """One unit under its lease: train (or load) once, then evaluate and store every condition it still owes."""
+    label = f"{unit.plan.name} seed {unit.seed}"
+    todo = [(c, i) for c, i in zip(wanted, ids, strict=True) if not _done(store, i)]
+    pending = {i for _, i in todo}
+    outcome.skipped += [i for i in ids if i not in pending]
+    progress.advance_cells(len(ids) - len(todo))
+    if not todo:  # another process finished this unit before we took its lease
+        outcome.units_skipped += 1
+        return
+    if held.taken_over is not None:
+        warn(f"{label}: took over the unit from a process that stopped ({held.taken_over.get('host')}, pid "
+             f"{held.taken_over.get('pid')}); resuming from what it stored")
+    try:
+        clf, training = _trained(unit, store, device, progress, outcome, echo, warn, label)
+    except RunError as e:
+        echo(f"{label}: training failed: {e}")
+        outcome.errors.append(f"{label}: {e}")
+        for condition, _ in todo:
+            outcome.failed.append(_failed(store, unit, condition, str(e), static, config))
+        progress.advance_cells(len(todo))
+        return
+    for record in _evaluate(clf, unit, [c for c, _ in todo], noisy, training, static, config, device,
+                            precision, progress, label):
+        if held.lost:  # our lease went stale and another process took the unit over: it writes these cells
+            warn(f"{label}: lost the unit's lease to another process; leaving the rest of its cells to it")
+            return
+        outcome.written.append(store.put(record).stem)
+        progress.advance_cells(1)
+    if hasattr(clf, "save_patch_cache"):  # BLT: later runs reuse exactly these patch boundaries
+        clf.save_patch_cache(store.root / PATCHES)
 
 
 def _evaluate(clf: Classifier, unit: Unit, owed: list[NoiseCondition], noisy: NoisyTestSets,
@@ -422,6 +452,7 @@ def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: An
             outcome.loaded += 1
             echo(f"{label}: trained weights loaded from {folder}")
             return clf, training
+    store.log_training(unit.id(), {"model": unit.plan.name, "seed": unit.seed, "dataset": unit.dataset.name})
     try:
         result = train.fit(clf, unit.dataset.train, unit.dataset.validation, unit.train_config, seed=unit.seed,
                            device=device, progress=progress.train_callback(label))

@@ -4,7 +4,8 @@ Layout of a results directory (default `results/`):
 
     records/<record id>.json     one evaluation cell each; the id hashes the cell's identity (records.identity)
     checkpoints/<train id>/      trained weights of one (model, recipe, options, dataset, training config, seed)
-    locks/<name>.lock            advisory locks (fcntl) so concurrent runs never train the same model twice
+    leases/<name>.lease          who works on a unit now (noisebench.lease: O_EXCL, heartbeat; no flock needed)
+    trainings/<train id>-<n>.json  one file per training that started: a unit trained once has one
 
 Guarantees:
 - A record is written to a temporary file in the same directory, fsynced, then `os.replace`d into place and the
@@ -22,7 +23,7 @@ import json
 import os
 import socket
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,20 +109,6 @@ def sweep_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Exclusive advisory lock held for the `with` block (released by the OS if the process dies)."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
 class ResultsStore:
     """Read and append result records under `root`."""
 
@@ -129,7 +116,8 @@ class ResultsStore:
         self.root = Path(root)
         self.records_dir = self.root / "records"
         self.checkpoints_dir = self.root / "checkpoints"
-        self.locks_dir = self.root / "locks"
+        self.leases_dir = self.root / "leases"
+        self.trainings_dir = self.root / "trainings"
 
     def record_path(self, record_id: str) -> Path:
         return self.records_dir / f"{record_id}.json"
@@ -150,8 +138,33 @@ class ResultsStore:
         atomic_write_text(path, json.dumps(record, ensure_ascii=False, indent=1) + "\n")
         return path
 
-    def lock(self, name: str):
-        return file_lock(self.locks_dir / f"{name}.lock")
+    def lease(self, name: str):
+        """The lease on `name` (a `noisebench.lease.Lease`), or None while a live process holds it."""
+        from noisebench import lease
+
+        return lease.acquire(self.leases_dir, name)
+
+    def wait_for_lease(self, name: str, echo: Any = None, poll: float = 2.0):
+        """The lease on `name`, waiting (polling) while another live process holds it."""
+        import time
+
+        while (held := self.lease(name)) is None:
+            if echo is not None:
+                echo(f"waiting for {name}: another process holds it")
+                echo = None  # say it once
+            time.sleep(poll)
+        return held
+
+    def log_training(self, train_id: str, about: Mapping[str, Any]) -> Path:
+        """Record that a training of `train_id` starts (one new file each time: the store counts trainings)."""
+        import uuid
+
+        path = self.trainings_dir / f"{train_id}-{uuid.uuid4().hex[:12]}.json"
+        atomic_write_text(path, json.dumps({**about, "host": socket.gethostname(), "pid": os.getpid()}) + "\n")
+        return path
+
+    def trainings(self, train_id: str) -> list[Path]:
+        return sorted(self.trainings_dir.glob(f"{train_id}-*.json")) if self.trainings_dir.is_dir() else []
 
     def paths(self) -> list[Path]:
         if not self.records_dir.is_dir():

@@ -165,7 +165,7 @@ def run_sweep(settings: SweepSettings, *, fit: Callable[..., Any] | None = None,
     from noisebench.models import build_classifier, resolve_model
     from noisebench.models.base import ModelOptions
     from noisebench.provenance import environment, stamp
-    from noisebench.store import atomic_write_text, file_lock
+    from noisebench.store import ResultsStore, atomic_write_text
 
     fit = fit or training.fit
     spec = resolve_model(settings.model)
@@ -184,7 +184,7 @@ def run_sweep(settings: SweepSettings, *, fit: Callable[..., Any] | None = None,
     texts = tuple(ex.text for ex in dataset.train)
     static = environment(device)
 
-    with file_lock(Path(settings.results_dir) / "locks" / f"sweep-{path.stem}.lock"):
+    with ResultsStore(settings.results_dir).wait_for_lease(f"sweep-{path.stem}", echo).start_heartbeat():
         doc = load_sweep(path) if path.is_file() else {"entries": []}
         entries = {e["key"]: e for e in doc["entries"]}
         doc = {"schema": SCHEMA, "id": path.stem, "identity": identity,

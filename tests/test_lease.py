@@ -91,3 +91,14 @@ def test_racing_processes_over_a_stale_lease_yield_one_winner(tmp_path):
     for p in procs:
         p.join()
     assert len(winners) == 1 and lease.holder_of(tmp_path, "u")["holder"] == winners[0]
+
+
+def test_a_lease_this_process_left_behind_is_not_waited_for(tmp_path):
+    """A run that failed (a full disk) before it could remove its lease file, in a process that lives on (a test,
+    a notebook): the next run in the same process takes it over; a lease this process still holds is never taken."""
+    held = lease.acquire(tmp_path, "u")
+    assert lease.acquire(tmp_path, "u") is None
+    lease._ACTIVE.discard(held.holder)  # what release() does before its unlink fails
+    again = lease.acquire(tmp_path, "u")
+    assert again is not None and again.taken_over["holder"] == held.holder
+    again.release()

@@ -293,7 +293,11 @@ def test_two_concurrent_runs_share_a_results_directory(data, tmp_path):
     assert len(list((results / "checkpoints").iterdir())) == 2
     trained = sum(int(err.split(" models trained")[0].rsplit(" ", 1)[-1]) for _, err in outs)
     assert trained == 2  # each (model, seed) trained by exactly one of the two processes
-    # A process that waited for a unit's lock and then found every cell stored builds and loads nothing.
+    # counted from the store too: one training file per unit (a second training would add one)
+    units = os.listdir(results / "checkpoints")
+    assert sorted(p.name.rsplit("-", 1)[0] for p in (results / "trainings").iterdir()) == sorted(units)
+    assert not list((results / "leases").iterdir())  # every lease released
+    # A process that waited for a unit another one held and then found every cell stored builds and loads nothing.
     assert all(" 0 loaded from checkpoints" in err for _, err in outs), [err[-300:] for _, err in outs]
     assert all(json.loads((results / "checkpoints" / d / "training.json").read_text())["seed"] in (1, 2)
                for d in os.listdir(results / "checkpoints"))
@@ -428,3 +432,24 @@ def test_a_record_of_an_older_noise_version_is_neither_reused_nor_pooled(data, t
     assert "left out 2 record(s) of older code versions" in captured.err
     cell = next(c for c in json.loads(captured.out)["conditions"] if c["noise"]["name"] == "swap")
     assert cell["seeds"]["used"] == [1, 2]
+
+
+def test_a_lease_left_by_a_dead_process_on_another_host_is_taken_over_once_stale(data, tmp_path):
+    """A unit's lease whose holder is another host that stopped heart-beating: the run first waits for it, takes it
+    over once its heartbeat is older than the stale limit (3 s here), says so, and finishes every cell."""
+    probe = tmp_path / "probe"
+    subprocess.run(_command(data, probe, "1"), env=_env(), check=True, capture_output=True, timeout=600)
+    unit_id = os.listdir(probe / "checkpoints")[0]  # the lease is named by the unit's id
+    results = tmp_path / "results"
+    (results / "leases").mkdir(parents=True)
+    lease_file = results / "leases" / f"unit-{unit_id}.lease"
+    lease_file.write_text(json.dumps({"holder": "gone", "host": "node-17", "pid": 4242, "started": time.time(),
+                                      "heartbeat": time.time()}))
+    started = time.monotonic()
+    proc = subprocess.run(_command(data, results, "1"), env={**_env(), "NOISEBENCH_LEASE_STALE_SECONDS": "3"},
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert time.monotonic() - started > 3  # it waited for the lease to go stale
+    assert "took over the unit from a process that stopped (node-17, pid 4242)" in proc.stderr
+    assert _comparable(load(results)) == _comparable(load(probe))
+    assert not lease_file.exists()
