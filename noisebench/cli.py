@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - older typer depends on click
     from click.exceptions import ClickException  # type: ignore[assignment]  # the same class, another path
 
 from noisebench import __version__
-from noisebench.commands import data_cmd, noise_cmd, patches_cmd, report_cmd, run_cmd, sweep_cmd
+from noisebench.commands import data_cmd, noise_cmd, patches_cmd, report_cmd, run_cmd, study_cmd, sweep_cmd
 from noisebench.errors import NoisebenchError
 
 app = typer.Typer(
@@ -49,7 +49,7 @@ def _root(
     """noisebench command line."""
 
 
-for _group in (noise_cmd, data_cmd, run_cmd, sweep_cmd, report_cmd, patches_cmd):
+for _group in (noise_cmd, data_cmd, run_cmd, study_cmd, sweep_cmd, report_cmd, patches_cmd):
     _group.register(app)
 
 

@@ -133,6 +133,8 @@ class RunConfig:
     offline_default: bool = False  # no --model was given: the built-in default models and training settings
     sweep: str | None = None
     memoise: bool = True  # predict each distinct model input once per unit (run.py); False: per condition (tests)
+    threads: int | None = None  # torch threads of this process (None: torch's default); recorded in provenance
+    worker: int = 0  # which worker of a local executor this process is: where in the unit list it starts
 
     def train_config(self, model: ModelPlan) -> TrainConfig:
         """The `noisebench.train.TrainConfig` of `model` (its lr resolved; everything else shared by the run)."""
@@ -323,7 +325,7 @@ def _positive(name: str, value: int | float | None, errors: list[str]) -> None:
         errors.append(f"--{name} must be > 0 (got {value})")
 
 
-def _resolve_models(names: list[str], errors: list[str]) -> list[ModelSpec]:
+def _resolve_models(names: list[str], errors: list[str], need_weights: bool = True) -> list[ModelSpec]:
     from noisebench.models import hub, resolve_model
 
     specs = []
@@ -334,7 +336,7 @@ def _resolve_models(names: list[str], errors: list[str]) -> list[ModelSpec]:
             errors.append(str(e))
             continue
         # A Hub model that is neither local, packaged nor cached fails here, before anything is written.
-        if not spec.tiny and not spec.offline() and not hub.hub_reachable():
+        if need_weights and not spec.tiny and not spec.offline() and not hub.hub_reachable():
             errors.append(str(hub.offline_error(spec.source)))
             continue
         specs.append(spec)
@@ -375,8 +377,9 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
                      id_col: str | None = None, options: Sequence[str] = (), quiet: bool = False,
                      patience: int | None = None, min_epochs: int | None = None,
                      precision: str = "auto", label_map: str | None = None,
-                     truncation: str = "head") -> RunConfig:
-    """Validate a run request (see the module docstring for defaults); one UsageError lists every problem."""
+                     truncation: str = "head", need_weights: bool = True) -> RunConfig:
+    """Validate a run request (see the module docstring for defaults); one UsageError lists every problem.
+    need_weights=False (`noisebench plan`): a full-size model that is not available here is no error."""
     errors: list[str] = []
     offline_default = model is None
     training: dict[str, Any] = (dict(OFFLINE_TRAINING) if offline_default
@@ -413,7 +416,7 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
     names = _unique(split_list(model)) if model is not None else list(OFFLINE_DEFAULT)
     if not names:
         errors.append("--model is empty")
-    specs = _resolve_models(names, errors)
+    specs = _resolve_models(names, errors, need_weights)
     sweep_model, choice = _load_sweep(sweep, errors) if sweep else (None, None)
 
     mapping = _label_map(label_map, errors)

@@ -96,7 +96,17 @@ def environment(device: Any) -> dict:
         "packages": package_versions(),
         "device": device_name(device),
         "host": platform.node(),
+        "threads": _threads(),
     }
+
+
+def _threads() -> int | None:
+    """torch's intra-op thread count (CPU results can depend on it), or None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return int(torch.get_num_threads())
 
 
 def utc_now() -> str:

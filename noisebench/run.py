@@ -135,6 +135,15 @@ def versions(plan: ModelPlan, condition: NoiseCondition) -> dict:
             "model": plan.weights}
 
 
+def make_units(config: RunConfig, dataset: Dataset) -> list[Unit]:
+    """The run's units, model by model and seed by seed: what is trained once and evaluated on every condition."""
+    train_texts = [ex.text for ex in dataset.train]
+    return [Unit(plan, seed, plan.options(num_labels=dataset.num_labels, train_texts=train_texts, seed=seed,
+                                          precision=config.precision, label_names=dataset.label_names),
+                 config.train_config(plan), dataset)
+            for plan in config.models for seed in config.seeds]
+
+
 def conditions(config: RunConfig) -> list[NoiseCondition]:
     """Clean first, then every (noise, rate) in the order requested — a composition of n noises with each rate of
     n parts (stored as a list), every other noise with each plain rate."""
@@ -208,15 +217,15 @@ def execute(config: RunConfig, *, echo: Echo = lambda line: None, progress: Any 
         if key.startswith("too_small_for_"):
             warn(f"{dataset.name}: {note}; they are never evaluated")
     device = train.resolve_device(config.device)
+    if config.threads is not None:
+        import torch
+
+        torch.set_num_threads(config.threads)
     store = ResultsStore(config.results_dir)
     static = provenance.environment(device)
     noisy = NoisyTestSets(dataset)
     wanted = conditions(config)
-    units = [Unit(plan, seed, plan.options(num_labels=dataset.num_labels,
-                                           train_texts=[ex.text for ex in dataset.train], seed=seed,
-                                           precision=config.precision, label_names=dataset.label_names),
-                  config.train_config(plan), dataset)
-             for plan in config.models for seed in config.seeds]
+    units = make_units(config, dataset)
     outcome = Outcome()
     for folder in (store.records_dir, store.checkpoints_dir):
         for path in sweep_temporaries(folder):
@@ -253,7 +262,8 @@ def _run_units(units: list[Unit], wanted: list[NoiseCondition], store: ResultsSt
     cells = [[records.record_id(unit.skeleton(c)) for c in wanted] for unit in units]
     for ids in cells:
         outcome.record_ids += ids
-    pending, said = list(range(len(units))), 0
+    start = config.worker % len(units) if units else 0  # workers of one study start on different units
+    pending, said = [*range(start, len(units)), *range(start)], 0
     while pending:
         held_elsewhere = []
         for k in pending:

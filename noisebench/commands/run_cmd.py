@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -65,6 +65,17 @@ def run(
     option: Annotated[list[str] | None, Opt("--option", help="Noise option NOISE.KEY=VALUE, repeatable, e.g. "
                                             "substitute.mode=keyboard.")] = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bars; only the closing summary.")] = False,
+    study: Annotated[Path | None, Opt(help="A study file (TOML): models, datasets, seeds, noises, training and "
+                                      "executor settings in one place; flags override it.")] = None,
+    workers: Annotated[int | None, Opt(help="Unit processes on this machine (default 1: this process).")] = None,
+    threads_per_worker: Annotated[int | None, Opt(help="torch threads per worker (default: cores / workers, at "
+                                                  "least 1); recorded in every record.")] = None,
+    gpus: Annotated[str | None, Opt(help="GPUs for the workers, e.g. 0,1,2,3: worker i sees only GPU i mod n "
+                                    "(CUDA_VISIBLE_DEVICES, set before torch loads).")] = None,
+    retries: Annotated[int | None, Opt(help="How often a worker that died (killed, node failure) is restarted; "
+                                       "it resumes from what was stored (default 2).")] = None,
+    worker_index: Annotated[int, Opt(hidden=True, help="Internal: which worker of --workers this process is.")]
+    = 0,
 ) -> None:
     """Fine-tune each model once per seed on clean data and evaluate it on the clean and noisy test sets.
 
@@ -74,28 +85,103 @@ def run(
     """
     from rich.console import Console
 
-    from noisebench.config import build_run_config
+    from noisebench.config import replace
     from noisebench.errors import RunError
-    from noisebench.run import RunProgress, execute
+    from noisebench.run import Outcome, RunProgress, execute
+    from noisebench.store import ResultsStore
+    from noisebench.study import from_flags, load_study
+
+    flags = dict(model=model, dataset=dataset, noise=noise, rate=rate, seeds=seeds, recipe=recipe,
+                 pooling=pooling, lora_rank=lora_rank, lora_alpha=lora_alpha, lora_targets=lora_targets,
+                 sweep=sweep, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
+                 max_length=max_length, data_dir=data_dir, text_col=text_col, label_col=label_col, id_col=id_col,
+                 patience=patience, min_epochs=min_epochs, label_map=label_map,
+                 workers=workers, threads_per_worker=threads_per_worker, gpus=gpus, retries=retries)
+    given: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
+    given.update(results_dir=results_dir, quiet=quiet, options=option or ())
+    for name, value, default in (("device", device, "auto"), ("precision", precision, "auto"),
+                                 ("truncation", truncation, "head")):
+        if value != default or study is None:
+            given[name] = value
+    plan = load_study(study, given) if study is not None else from_flags(given)
+    if plan.executor.workers > 1:
+        from noisebench.executors import run_local
+
+        before = _stored(plan)
+        run_local(plan, sys.argv[1:], quiet=quiet)
+        _print_study_summary(plan, before)
+        return
+    err = Console(stderr=True, soft_wrap=True)
+    echo = (lambda line: None) if quiet else (lambda line: err.print(line, highlight=False))
+    threads = plan.executor.threads_per_worker
+    outcomes: list[tuple[Any, Outcome]] = []
+    for config in plan.configs:
+        config = replace(config, threads=threads, worker=worker_index)
+        if config.offline_default and not quiet:
+            err.print(config.describe_default(), highlight=False)
+        outcomes.append((config, execute(config, echo=echo, progress=None if quiet else RunProgress(err))))
+    for config, outcome in outcomes:
+        _print_summary(ResultsStore(config.results_dir), outcome, config)
+    errors = [e for _, o in outcomes for e in o.errors]
+    if errors:
+        raise RunError(f"{len(errors)} training run(s) failed (stored as failed; a re-run retries them): "
+                       + "; ".join(errors[:3]))
+
+
+def _study_cells(plan) -> list[tuple[Any, list[str]]]:
+    """(config, record ids) of every run configuration of a study (datasets loaded; no model is built)."""
+    from noisebench.datasets import load_dataset
+    from noisebench.records import record_id
+    from noisebench.run import conditions, make_units
+
+    out = []
+    for config in plan.configs:
+        data = load_dataset(config.dataset, data_dir=config.data_dir, text_col=config.text_col,
+                            label_col=config.label_col, id_col=config.id_col)
+        out.append((config, [record_id(u.skeleton(c)) for u in make_units(config, data) for c in conditions(config)]))
+    return out
+
+
+def _stored(plan) -> tuple[set[str], dict]:
+    """The cells already stored and, per run configuration, the trainings already logged."""
+    from noisebench.run import _done
     from noisebench.store import ResultsStore
 
-    config = build_run_config(model=model, dataset=dataset, noise=noise, rate=rate, seeds=seeds, recipe=recipe,
-                              pooling=pooling, lora_rank=lora_rank, lora_alpha=lora_alpha,
-                              lora_targets=lora_targets, sweep=sweep, epochs=epochs, batch_size=batch_size,
-                              grad_accum=grad_accum, lr=lr, max_length=max_length, device=device,
-                              results_dir=results_dir, data_dir=data_dir, text_col=text_col, label_col=label_col,
-                              id_col=id_col, options=option or (), quiet=quiet, patience=patience,
-                              min_epochs=min_epochs, precision=precision, label_map=label_map,
-                              truncation=truncation)
-    err = Console(stderr=True, soft_wrap=True)
-    if config.offline_default and not quiet:
-        err.print(config.describe_default(), highlight=False)
-    echo = (lambda line: None) if quiet else (lambda line: err.print(line, highlight=False))
-    outcome = execute(config, echo=echo, progress=None if quiet else RunProgress(err))
-    _print_summary(ResultsStore(config.results_dir), outcome, config)
-    if outcome.errors:
-        raise RunError(f"{len(outcome.errors)} training run(s) failed (stored as failed; a re-run retries them): "
-                       + "; ".join(outcome.errors[:3]))
+    done = {i for config, ids in _study_cells(plan) for i in ids if _done(ResultsStore(config.results_dir), i)}
+    trainings = {k: sum(len(ResultsStore(config.results_dir).trainings(u)) for u in _unit_ids(config))
+                 for k, config in enumerate(plan.configs)}
+    return done, trainings
+
+
+def _unit_ids(config) -> list[str]:
+    from noisebench.datasets import load_dataset
+    from noisebench.run import make_units
+
+    data = load_dataset(config.dataset, data_dir=config.data_dir, text_col=config.text_col,
+                        label_col=config.label_col, id_col=config.id_col)
+    return [u.id() for u in make_units(config, data)]
+
+
+def _print_study_summary(plan, state: tuple[set[str], dict]) -> None:
+    """After the workers: the same closing summary as one process prints, from the store (trainings counted from
+    its trainings/ files)."""
+    before, trained_before = state
+    from noisebench.run import Outcome, _done
+    from noisebench.store import ResultsStore
+
+    for k, (config, ids) in enumerate(_study_cells(plan)):
+        store = ResultsStore(config.results_dir)
+        outcome = Outcome(record_ids=ids)
+        for i in ids:
+            rec = store.get(i) if store.has(i) else None
+            if i in before:
+                outcome.skipped.append(i)
+            elif rec is not None and _done(store, i):
+                outcome.written.append(i)
+            elif rec is not None:
+                outcome.failed.append(i)
+        outcome.trained = sum(len(store.trainings(u)) for u in _unit_ids(config)) - trained_before.get(k, 0)
+        _print_summary(store, outcome, config)
 
 
 def _print_summary(store, outcome, config) -> None:

@@ -1,0 +1,199 @@
+"""Study files, `plan` and `status`, and the local executor: the same records however the units are run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from reviews_data import write_data
+
+from noisebench.cli import run_cli
+from noisebench.errors import UsageError
+from noisebench.study import load_study
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ["--epochs", "1", "--batch-size", "16", "--seeds", "1,2", "--noise", "swap,casing", "--rate", "0.2",
+         "--threads-per-worker", "1", "--quiet"]
+
+
+@pytest.fixture()
+def data(tmp_path) -> Path:
+    return write_data(tmp_path / "reviews.tsv")
+
+
+def study_file(tmp_path: Path, data: Path, extra: str = "") -> Path:
+    path = tmp_path / "study.toml"
+    path.write_text(f"""
+[study]
+datasets = [{{ name = "{data}", id_col = "id" }}]
+noises = ["swap"]
+rates = [0.2]
+seeds = [1, 2]
+
+[training]
+epochs = 1
+batch_size = 16
+
+[[models]]
+name = "bert-tiny"
+{extra}
+""", encoding="utf-8")
+    return path
+
+
+def _records(results: Path) -> dict:
+    out = {}
+    for p in (results / "records").glob("*.json"):
+        r = json.loads(p.read_text())
+        out[r["id"]] = (r["status"], r["metrics"], r["predictions"], r["realized"])
+    return out
+
+
+def test_every_problem_of_a_study_file_is_reported_at_once_with_its_key(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("""
+[study]
+datasets = ["clinical-notes"]
+rates = [0.1, "x"]
+sedes = [1]
+
+[training]
+epochs = "three"
+
+[[models]]
+name = "bert-tiny"
+lr = "fast"
+
+[[models]]
+recipe = "full"
+
+[executor]
+workers = 0
+""", encoding="utf-8")
+    with pytest.raises(UsageError) as e:
+        load_study(path)
+    message = str(e.value)
+    for fragment in ("study.sedes: unknown key (did you mean 'seeds'", "training.epochs: must be an integer",
+                     "models[0].lr: must be a number", "models[1].name: required", "--workers must be at least 1",
+                     "'x' is not a number"):
+        assert fragment in message, message
+    path.write_text("[study\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="is not valid TOML"):
+        load_study(path)
+    with pytest.raises(UsageError, match="not found"):
+        load_study(tmp_path / "none.toml")
+
+
+def test_the_offline_demo_study_is_the_offline_default():
+    """`run --study studies/offline-demo.toml` owes exactly the cells of `noisebench run` with no arguments."""
+    from noisebench.config import build_run_config
+    from noisebench.datasets import load_dataset
+    from noisebench.records import record_id
+    from noisebench.run import conditions, make_units
+
+    data = load_dataset("clinical-notes")
+
+    def ids(configs):
+        return sorted(record_id(u.skeleton(c)) for cfg in configs for u in make_units(cfg, data)
+                      for c in conditions(cfg))
+
+    assert ids(load_study(REPO / "studies" / "offline-demo.toml").configs) == ids([build_run_config()])
+
+
+def test_plan_lists_the_studys_units_and_cells_offline_without_weights(capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert run_cli(["plan", "--study", str(REPO / "studies" / "blt-noise.toml"), "--results-dir", "/nonexistent"]) == 0
+    out = capsys.readouterr().out
+    assert "120 units (model configuration × dataset × seed) and 2,640 cells (units × 22 conditions)" in out
+    assert out.count("│ blt ") == 8 and "probe" in out and "tweet_eval" in out  # BLT twice: probe and LoRA
+
+
+def test_plan_and_status_follow_a_run(data, tmp_path, capsys):
+    results = tmp_path / "results"
+    study = study_file(tmp_path, data)
+    args = ["--study", str(study), "--results-dir", str(results)]
+    assert run_cli(["plan", *args]) == 0
+    assert "stored: 0;" in capsys.readouterr().out
+    assert run_cli(["run", *args, "--quiet"]) == 0
+    capsys.readouterr()
+    assert run_cli(["plan", *args]) == 0
+    out = capsys.readouterr().out
+    assert "stored: 4;" in out and "│      0 │" in out  # nothing left to run
+    assert run_cli(["status", *args]) == 0
+    out = capsys.readouterr().out
+    assert "units: 2 done" in out
+    # a live lease on a unit: running, with its holder; a failed cell: failed, with its reason
+    unit = next(d for d in os.listdir(results / "checkpoints")
+                if json.loads((results / "checkpoints" / d / "training.json").read_text())["seed"] == 1)
+    (results / "leases").mkdir(exist_ok=True)
+    (results / "leases" / f"unit-{unit}.lease").write_text(json.dumps(
+        {"holder": "h", "host": "node-3", "pid": 99, "started": time.time(), "heartbeat": time.time()}))
+    for record in (results / "records").glob("*.json"):  # each seed's swap cell failed
+        rec = json.loads(record.read_text())
+        if rec["noise"]["name"] == "swap":
+            rec.update(status="failed", error="out of memory while training", metrics=None)
+            record.write_text(json.dumps(rec))
+    assert run_cli(["status", *args]) == 0
+    out = capsys.readouterr().out
+    assert "node-3 pid 99 since" in out and "out of memory while training" in out
+    assert "units: 1 running, 1 failed" in out
+
+
+def test_two_local_workers_write_the_records_of_one_process_and_train_each_unit_once(data, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    base = [sys.executable, "-m", "noisebench", "run", "--model", "bert-tiny,byt5-tiny", "--dataset", str(data),
+            "--id-col", "id", *SMALL]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    subprocess.run([*base, "--results-dir", str(one)], env=env, check=True, capture_output=True, timeout=900)
+    proc = subprocess.run([*base, "--results-dir", str(two), "--workers", "2"], env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-800:]
+    assert _records(one) == _records(two) and len(_records(two)) == 12
+    trainings = sorted(p.name.rsplit("-", 1)[0] for p in (two / "trainings").iterdir())
+    assert trainings == sorted(os.listdir(two / "checkpoints")) and len(trainings) == 4  # each unit once
+    threads = {json.loads(p.read_text())["provenance"]["threads"] for p in (two / "records").glob("*.json")}
+    assert threads == {1}
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker processes through /proc")
+def test_a_worker_killed_in_training_is_restarted_and_the_records_equal_an_uninterrupted_run(data, tmp_path):
+    reference, results = tmp_path / "reference", tmp_path / "results"
+    base = [sys.executable, "-m", "noisebench", "run", "--model", "bert-tiny", "--dataset", str(data), "--id-col",
+            "id", *SMALL]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    subprocess.run([*base, "--results-dir", str(reference)], env=env, check=True, capture_output=True, timeout=900)
+    launcher = subprocess.Popen([*base, "--results-dir", str(results), "--workers", "2"], env=env,
+                                stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    killed = None
+    while time.monotonic() < deadline and killed is None and launcher.poll() is None:
+        started = list((results / "trainings").glob("*.json")) if (results / "trainings").is_dir() else []
+        workers = _children(launcher.pid)
+        if started and workers:  # a training has begun: kill a worker mid-unit
+            killed = workers[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.02)
+    _, err = launcher.communicate(timeout=900)
+    assert killed is not None, "the run finished before a worker could be killed"
+    assert launcher.returncode == 0, err[-800:]
+    assert "was killed (signal 9); restarting it" in err
+    assert _records(results) == _records(reference)
