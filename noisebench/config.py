@@ -135,6 +135,7 @@ class RunConfig:
     memoise: bool = True  # predict each distinct model input once per unit (run.py); False: per condition (tests)
     threads: int | None = None  # torch threads of this process (None: torch's default); recorded in provenance
     worker: int = 0  # which worker of a local executor this process is: where in the unit list it starts
+    only_units: tuple[str, ...] = ()  # run only these units (their ids): one task of the slurm or ray executor
 
     def train_config(self, model: ModelPlan) -> TrainConfig:
         """The `noisebench.train.TrainConfig` of `model` (its lr resolved; everything else shared by the run)."""

@@ -226,6 +226,8 @@ def execute(config: RunConfig, *, echo: Echo = lambda line: None, progress: Any 
     noisy = NoisyTestSets(dataset)
     wanted = conditions(config)
     units = make_units(config, dataset)
+    if config.only_units:
+        units = [u for u in units if u.id() in config.only_units]
     outcome = Outcome()
     for folder in (store.records_dir, store.checkpoints_dir):
         for path in sweep_temporaries(folder):

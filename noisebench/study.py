@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,22 +45,37 @@ TRAINING_KEYS = ("epochs", "batch_size", "grad_accum", "lr", "patience", "min_ep
 MODEL_KEYS = ("name", "recipe", "lr", "pooling", "lora_rank", "lora_alpha", "lora_targets", "batch_size",
               "grad_accum", "max_length", "precision", "epochs", "sweep", "truncation")
 DATASET_KEYS = ("name", "text_col", "label_col", "id_col", "data_dir")
-EXECUTOR_KEYS = ("workers", "threads_per_worker", "gpus", "retries")
+EXECUTOR_KEYS = ("kind", "workers", "threads_per_worker", "gpus", "retries", "partition", "time", "gpus_per_task",
+                 "array_parallelism", "cluster", "ray_address")
+EXECUTORS = ("local", "slurm", "ray")
+SLURM_CLUSTERS = ("slurm", "local", "debug")
 SECTIONS = ("study", "training", "models", "executor")
 INTS = {"epochs", "batch_size", "grad_accum", "patience", "min_epochs", "max_length", "lora_rank", "lora_alpha",
-        "workers", "threads_per_worker", "retries"}
+        "workers", "threads_per_worker", "retries", "time", "gpus_per_task", "array_parallelism"}
 FLOATS = {"lr"}
 
 
 @dataclass(frozen=True)
 class Executor:
-    """Where the units run: `workers` local processes with `threads_per_worker` torch threads each (None: the
-    cores divided by the workers), worker i on GPU `gpus[i % len(gpus)]` when GPUs are named."""
+    """Where the units run (noisebench.executors). kind "local": `workers` processes on this machine with
+    `threads_per_worker` torch threads each (None: the cores divided by the workers), worker i on GPU
+    `gpus[i % len(gpus)]` when GPUs are named. kind "slurm": one submitit job-array task per pending unit on
+    `partition`, `time` minutes each, `gpus_per_task`, at most `array_parallelism` at once (`cluster` local/debug:
+    submitit runs the tasks on this machine). kind "ray": one Ray task per pending unit (`gpus_per_task` GPUs) on the
+    cluster at `ray_address` (None: a local Ray on this machine's cores). `retries`: how often a unit whose process
+    died is run again."""
 
+    kind: str = "local"
     workers: int = 1
     threads_per_worker: int | None = None
     gpus: tuple[str, ...] = ()
     retries: int = 2
+    partition: str | None = None
+    time: int = 240
+    gpus_per_task: int = 0
+    array_parallelism: int = 64
+    cluster: str = "slurm"
+    ray_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,8 +186,7 @@ def _executor(table: Any, errors: list[str]) -> dict:
         errors.append("executor: must be a table")
         return {}
     _check_keys(table, EXECUTOR_KEYS, "executor.", errors)
-    out = {k: v for k in ("workers", "threads_per_worker", "retries")
-           if (v := _value(table, k, "executor.", errors)) is not None}
+    out = {k: v for k in EXECUTOR_KEYS if k != "gpus" and (v := _value(table, k, "executor.", errors)) is not None}
     if "gpus" in table:
         gpus = table["gpus"]
         if isinstance(gpus, list) and all(isinstance(g, (int, str)) and not isinstance(g, bool) for g in gpus):
@@ -184,14 +198,36 @@ def _executor(table: Any, errors: list[str]) -> dict:
     return out
 
 
-def executor(workers: int | None, threads_per_worker: int | None, gpus: str | None, retries: int | None,
-             errors: list[str]) -> Executor:
+def executor(settings: Mapping[str, Any], errors: list[str]) -> Executor:
     """The validated executor settings (flags already merged over the file)."""
-    out = Executor()
-    if workers is not None:
-        if workers < 1:
-            errors.append(f"--workers must be at least 1, got {workers}")
-        out = Executor(workers=max(workers, 1))
+    workers, threads_per_worker = settings.get("workers"), settings.get("threads_per_worker")
+    gpus, retries = settings.get("gpus"), settings.get("retries")
+    kind = settings.get("kind") or "local"
+    if kind not in EXECUTORS:
+        errors.append(f"--executor {kind!r}{did_you_mean(kind, EXECUTORS)}; choose from: {', '.join(EXECUTORS)}")
+        kind = "local"
+    cluster = settings.get("cluster") or "slurm"
+    if cluster not in SLURM_CLUSTERS:
+        errors.append(f"--slurm-cluster {cluster!r}: choose from {', '.join(SLURM_CLUSTERS)}")
+        cluster = "slurm"
+    for name in ("time", "array_parallelism"):
+        if settings.get(name) is not None and settings[name] < 1:
+            errors.append(f"--{name.replace('_', '-')} must be at least 1, got {settings[name]}")
+    if settings.get("gpus_per_task") is not None and settings["gpus_per_task"] < 0:
+        errors.append(f"--gpus-per-task must be at least 0, got {settings['gpus_per_task']}")
+    if kind != "local" and workers not in (None, 1):
+        errors.append(f"--workers applies to --executor local; with {kind} every pending unit is its own task")
+    needs = {"slurm": "submitit", "ray": "ray"}.get(kind)
+    if needs is not None:
+        import importlib.util
+
+        if importlib.util.find_spec(needs) is None:
+            errors.append(f"--executor {kind} needs the optional package {needs!r} (pip install 'noisebench[{kind}]')")
+    if workers is not None and workers < 1:
+        errors.append(f"--workers must be at least 1, got {workers}")
+    extra = {k: settings[k] for k in ("partition", "time", "gpus_per_task", "array_parallelism", "ray_address")
+             if settings.get(k) is not None}
+    out = Executor(kind=kind, workers=max(workers or 1, 1), cluster=cluster, **extra)
     threads = threads_per_worker
     if threads is not None and threads < 1:
         errors.append(f"--threads-per-worker must be at least 1, got {threads}")
@@ -202,16 +238,15 @@ def executor(workers: int | None, threads_per_worker: int | None, gpus: str | No
         errors.append(f"--gpus: GPU indices are integers (e.g. 0,1,2,3), got {', '.join(bad)}")
     if retries is not None and retries < 0:
         errors.append(f"--retries must be at least 0, got {retries}")
-    return Executor(workers=out.workers, threads_per_worker=threads, gpus=() if bad else names,
-                    retries=out.retries if retries is None else max(retries, 0))
+    return replace(out, threads_per_worker=threads, gpus=() if bad else names,
+                   retries=out.retries if retries is None else max(retries, 0))
 
 
 def from_flags(flags: Mapping[str, Any], *, need_weights: bool = True) -> Study:
     """A study from `noisebench run`'s flags alone: `--dataset a,b` gives one run configuration per dataset."""
     flags = dict(flags)
     errors: list[str] = []
-    ex = executor(flags.pop("workers", None), flags.pop("threads_per_worker", None), flags.pop("gpus", None),
-                  flags.pop("retries", None), errors)
+    ex = executor({k: flags.pop(k) for k in EXECUTOR_KEYS if k in flags}, errors)
     names = [d.strip() for d in (flags.pop("dataset", None) or "").split(",") if d.strip()] or [None]
     configs = []
     for name in names:
@@ -288,8 +323,7 @@ def load_study(path: str | Path, overrides: Mapping[str, Any] | None = None, *,
                         said[problem] = f"models[{i}] ({entry['model']})" + (
                             f" on datasets[{j}] ({ds['dataset']})" if "dataset" in ds and len(datasets) > 1 else "")
                         errors.append(f"{said[problem]}: {problem}")
-    ex = executor(exec_settings.get("workers"), exec_settings.get("threads_per_worker"), exec_settings.get("gpus"),
-                  exec_settings.get("retries"), errors)
+    ex = executor(exec_settings, errors)
     if errors:
         unique = list(dict.fromkeys(errors))
         raise UsageError(f"study file {path}: " + (unique[0] if len(unique) == 1 else

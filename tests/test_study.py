@@ -197,3 +197,24 @@ def test_a_worker_killed_in_training_is_restarted_and_the_records_equal_an_unint
     assert launcher.returncode == 0, err[-800:]
     assert "was killed (signal 9); restarting it" in err
     assert _records(results) == _records(reference)
+
+
+def test_slurm_and_ray_executors_write_the_records_of_one_process(data, tmp_path):
+    """The same units through submitit (its local executor: the job-array tasks run on this machine) and through a
+    local Ray (this machine's 2 cores), one task per unit: bit-identical records at one thread per task."""
+    pytest.importorskip("submitit")
+    pytest.importorskip("ray")
+    base = [sys.executable, "-m", "noisebench", "run", "--model", "bert-tiny", "--dataset", str(data), "--id-col",
+            "id", *SMALL]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    one = tmp_path / "one"
+    subprocess.run([*base, "--results-dir", str(one)], env=env, check=True, capture_output=True, timeout=900)
+    for name, extra in (("slurm", ["--executor", "slurm", "--slurm-cluster", "local"]),
+                        ("ray", ["--executor", "ray"])):
+        results = tmp_path / name
+        proc = subprocess.run([*base, "--results-dir", str(results), *extra], env=env, capture_output=True,
+                              text=True, timeout=900)
+        assert proc.returncode == 0, (name, proc.stderr[-800:])
+        assert _records(results) == _records(one), name
+        assert len(list((results / "trainings").iterdir())) == 2  # one task per unit, each trained once
+    assert list((tmp_path / "slurm" / "slurm").glob("*_log.out"))  # submitit's logs in the results directory

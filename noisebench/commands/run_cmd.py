@@ -76,6 +76,18 @@ def run(
                                        "it resumes from what was stored (default 2).")] = None,
     worker_index: Annotated[int, Opt(hidden=True, help="Internal: which worker of --workers this process is.")]
     = 0,
+    executor: Annotated[str | None, Opt(help="Where the units run: local (default; --workers processes here) | "
+                                        "slurm (one job-array task per pending unit, through submitit) | ray (one "
+                                        "task per pending unit on a Ray cluster).")] = None,
+    partition: Annotated[str | None, Opt(help="slurm: the partition.")] = None,
+    time_limit: Annotated[int | None, Opt("--time", help="slurm: minutes per unit task (default 240).")] = None,
+    gpus_per_task: Annotated[int | None, Opt(help="slurm and ray: GPUs per unit task (default 0).")] = None,
+    array_parallelism: Annotated[int | None, Opt(help="slurm: unit tasks running at once (default 64).")] = None,
+    slurm_cluster: Annotated[str | None, Opt(help="slurm: slurm (default) | local | debug (submitit runs the tasks "
+                                             "on this machine, to try a study before submitting it).")] = None,
+    ray_address: Annotated[str | None, Opt(help="ray: the cluster's address (default: start a local Ray).")] = None,
+    unit: Annotated[list[str] | None, Opt("--unit", hidden=True, help="Internal: run only this unit (its id).")]
+    = None,
 ) -> None:
     """Fine-tune each model once per seed on clean data and evaluate it on the clean and noisy test sets.
 
@@ -96,7 +108,9 @@ def run(
                  sweep=sweep, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum, lr=lr,
                  max_length=max_length, data_dir=data_dir, text_col=text_col, label_col=label_col, id_col=id_col,
                  patience=patience, min_epochs=min_epochs, label_map=label_map,
-                 workers=workers, threads_per_worker=threads_per_worker, gpus=gpus, retries=retries)
+                 workers=workers, threads_per_worker=threads_per_worker, gpus=gpus, retries=retries, kind=executor,
+                 partition=partition, time=time_limit, gpus_per_task=gpus_per_task,
+                 array_parallelism=array_parallelism, cluster=slurm_cluster, ray_address=ray_address)
     given: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
     given.update(results_dir=results_dir, quiet=quiet, options=option or ())
     for name, value, default in (("device", device, "auto"), ("precision", precision, "auto"),
@@ -104,11 +118,12 @@ def run(
         if value != default or study is None:
             given[name] = value
     plan = load_study(study, given) if study is not None else from_flags(given)
-    if plan.executor.workers > 1:
-        from noisebench.executors import run_local
+    if plan.executor.kind != "local" or plan.executor.workers > 1:
+        from noisebench import executors
 
         before = _stored(plan)
-        run_local(plan, sys.argv[1:], quiet=quiet)
+        launch = {"local": executors.run_local, "slurm": executors.run_slurm, "ray": executors.run_ray}
+        launch[plan.executor.kind](plan, sys.argv[1:], quiet=quiet)
         _print_study_summary(plan, before)
         return
     err = Console(stderr=True, soft_wrap=True)
@@ -116,7 +131,7 @@ def run(
     threads = plan.executor.threads_per_worker
     outcomes: list[tuple[Any, Outcome]] = []
     for config in plan.configs:
-        config = replace(config, threads=threads, worker=worker_index)
+        config = replace(config, threads=threads, worker=worker_index, only_units=tuple(unit or ()))
         if config.offline_default and not quiet:
             err.print(config.describe_default(), highlight=False)
         outcomes.append((config, execute(config, echo=echo, progress=None if quiet else RunProgress(err))))
