@@ -271,6 +271,9 @@ def _run_units(units: list[Unit], wanted: list[NoiseCondition], store: ResultsSt
         for k in pending:
             unit, ids = units[k], cells[k]
             if all(_done(store, i) for i in ids):  # stored before this run, or by another process meanwhile
+                if not store.complete(unit.id(), ids):  # complete before markers existed (0.1), or meanwhile
+                    with contextlib.suppress(OSError):  # best effort: a read-only store stays readable
+                        store.mark_complete(unit.id(), ids)
                 outcome.units_skipped += 1
                 outcome.skipped += ids
                 progress.advance_cells(len(ids))
@@ -323,6 +326,8 @@ def _run_unit(unit: Unit, ids: list[str], held: Any, wanted: list[NoiseCondition
         progress.advance_cells(1)
     if hasattr(clf, "save_patch_cache"):  # BLT: later runs reuse exactly these patch boundaries
         clf.save_patch_cache(store.root / PATCHES)
+    if all(_done(store, i) for i in ids):  # written last: the unit is complete
+        store.mark_complete(unit.id(), ids)
 
 
 def _evaluate(clf: Classifier, unit: Unit, owed: list[NoiseCondition], noisy: NoisyTestSets,

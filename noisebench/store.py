@@ -6,6 +6,7 @@ Layout of a results directory (default `results/`):
     checkpoints/<train id>/      trained weights of one (model, recipe, options, dataset, training config, seed)
     leases/<name>.lease          who works on a unit now (noisebench.lease: O_EXCL, heartbeat; no flock needed)
     trainings/<train id>-<n>.json  one file per training that started: a unit trained once has one
+    units/<train id>.json        a unit's completion marker, written last: the records it completed
 
 Guarantees:
 - A record is written to a temporary file in the same directory, fsynced, then `os.replace`d into place and the
@@ -118,6 +119,7 @@ class ResultsStore:
         self.checkpoints_dir = self.root / "checkpoints"
         self.leases_dir = self.root / "leases"
         self.trainings_dir = self.root / "trainings"
+        self.units_dir = self.root / "units"
 
     def record_path(self, record_id: str) -> Path:
         return self.records_dir / f"{record_id}.json"
@@ -154,6 +156,27 @@ class ResultsStore:
                 echo = None  # say it once
             time.sleep(poll)
         return held
+
+    def mark_complete(self, unit_id: str, record_ids: list[str]) -> Path:
+        """Write the unit's completion marker (after all its records): the records it completed."""
+        path = self.units_dir / f"{unit_id}.json"
+        atomic_write_text(path, json.dumps({"unit": unit_id, "records": sorted(record_ids)}) + "\n")
+        return path
+
+    def complete(self, unit_id: str, record_ids: list[str]) -> bool:
+        """Whether the unit is complete: its marker parses, names this unit and lists every one of these records,
+        and each of them is a valid record with status ok (a damaged record makes the unit incomplete again)."""
+        try:
+            data = json.loads((self.units_dir / f"{unit_id}.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return False
+        listed = data.get("records") if isinstance(data, dict) and data.get("unit") == unit_id else None
+        if not isinstance(listed, list) or not set(record_ids) <= set(listed):
+            return False
+        try:
+            return all((self.get(i) or {}).get("status") == "ok" for i in record_ids)
+        except records.CorruptRecord:
+            return False
 
     def log_training(self, train_id: str, about: Mapping[str, Any]) -> Path:
         """Record that a training of `train_id` starts (one new file each time: the store counts trainings)."""

@@ -453,3 +453,21 @@ def test_a_lease_left_by_a_dead_process_on_another_host_is_taken_over_once_stale
     assert "took over the unit from a process that stopped (node-17, pid 4242)" in proc.stderr
     assert _comparable(load(results)) == _comparable(load(probe))
     assert not lease_file.exists()
+
+
+def test_a_units_completion_marker_is_written_last_and_must_validate(data, tmp_path, capsys):
+    """Each finished unit gets units/<id>.json listing its records; a marker whose records are not all there (one
+    deleted) does not count: the next run recomputes the missing cell, from the kept checkpoint."""
+    results = tmp_path / "results"
+    args = [*base_args(data, results), "--noise", "swap", "--rate", "0.2", "--seeds", "1"]
+    assert run_cli(args) == 0
+    (unit,) = os.listdir(results / "checkpoints")
+    marker = json.loads((results / "units" / f"{unit}.json").read_text())
+    assert marker["unit"] == unit and sorted(marker["records"]) == sorted(p.stem for p in (results / "records").iterdir())
+    capsys.readouterr()
+    assert run_cli(args) == 0
+    assert "1 skipped (all cells stored)" in capsys.readouterr().err
+    (results / "records" / f"{marker['records'][0]}.json").unlink()
+    assert run_cli(args) == 0
+    err = capsys.readouterr().err
+    assert "1 cells written, 1 already stored" in err and "1 loaded from checkpoints" in err

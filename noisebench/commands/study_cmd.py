@@ -183,7 +183,7 @@ def status(
             ok = sum(r is not None and r.get("status") == "ok" for r in recs)
             failed = [r for r in recs if r is not None and r.get("status") == "failed"]
             holder = lease.holder_of(store.leases_dir, f"unit-{unit.id()}")
-            if ok == len(wanted):
+            if store.complete(unit.id(), [record_id(unit.skeleton(c)) for c in wanted]):
                 state, detail = "done", f"{ok} cells"
             elif holder is not None and not lease.is_stale(holder):
                 started = datetime.datetime.fromtimestamp(holder.get("started", 0), datetime.timezone.utc)
