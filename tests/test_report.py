@@ -337,3 +337,39 @@ def test_other_levels_match_scipy(results, capsys, level):
     got = cell["accuracy"]["drop"]
     assert got["level"] == level and got["low"] == pytest.approx(low, abs=1e-9)
     assert got["high"] == pytest.approx(high, abs=1e-9)
+
+
+def test_a_multi_dataset_report_adds_the_mean_drops_side_by_side(tmp_path, capsys):
+    """Two datasets: each keeps its own table, and the across-datasets block gives per model and noise the mean of
+    that dataset's drops over the noise's rates — checked against the per-condition drops of the JSON."""
+    import copy
+
+    from noisebench.store import ResultsStore
+
+    store = ResultsStore(tmp_path / "results")
+    for rec in syn.records():
+        store.put(rec)
+        other = copy.deepcopy(rec)
+        other["dataset"] = {**other["dataset"], "name": "sst2-copy", "fingerprint": "f" * 16}
+        store.put(other)
+    assert run_cli(["report", "--results-dir", str(store.root), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    by_cell: dict = {}
+    for c in data["conditions"]:
+        if c["accuracy"]["drop"] is not None:
+            by_cell.setdefault((c["label"], c["noise"]["label"], c["dataset"]), []).append(c["accuracy"]["drop"]["point"])
+    assert data["across_datasets"]
+    for row in data["across_datasets"]:
+        for ds, value in row["drops"].items():
+            drops = by_cell.get((row["model"], row["noise"], ds))
+            expected_rates = sum(1 for c in data["conditions"] if (c["label"], c["noise"]["label"], c["dataset"])
+                                 == (row["model"], row["noise"], ds))
+            if drops and len(drops) == expected_rates:
+                assert value == pytest.approx(sum(drops) / len(drops))
+            else:
+                assert value is None
+    assert run_cli(["report", "--results-dir", str(store.root)]) == 0
+    out = capsys.readouterr().out
+    assert "all datasets · char-swap" in out and "sst2-copy" in out
+    assert run_cli(["report", "--results-dir", str(store.root), "--dataset", "sst2", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["across_datasets"] == []  # one dataset: no summary

@@ -131,6 +131,28 @@ class Report:
     def rows_of(self, dataset: str) -> list[Row]:
         return [row for row in self.rows if row.arm.dataset == dataset]
 
+    def across_datasets(self) -> list[dict]:
+        """Per model (its label) and noise, the mean drop over the noise's rates on each dataset, side by side:
+        [{"model", "noise", "drops": {dataset: mean drop (fraction) or None}}], in the report's model and noise
+        order. Empty with fewer than two datasets. A dataset where some rate has no estimate gets None."""
+        datasets = self.datasets
+        if len(datasets) < 2:
+            return []
+        out: dict[tuple[str, str], dict] = {}
+        for row in self.rows:
+            for noise in self.noises.get(row.arm.dataset, []):
+                entry = out.setdefault((row.arm.label, noise.label), {"model": row.arm.label, "noise": noise.label,
+                                                                       "drops": {}, "_parts": {}})
+                drop = self.cells[(row.arm, noise)].estimates[self.settings.metric]["drop"]
+                entry["_parts"].setdefault(row.arm.dataset, []).append(None if drop is None else drop.point)
+        rows = []
+        for entry in out.values():
+            parts = entry.pop("_parts")
+            entry["drops"] = {ds: (sum(v) / len(v) if ds in parts and None not in (v := parts[ds]) else None)
+                              for ds in datasets}
+            rows.append(entry)
+        return rows
+
     def sensitivity(self, dataset: str) -> dict | None:
         """What this dataset's test size and seeds can resolve, for the report's metric: n; one accuracy's 95%
         half-width at the mean clean accuracy; and the smallest paired drop detectable at 80% power (t over the

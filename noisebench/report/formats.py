@@ -14,7 +14,7 @@ from noisebench.records import rate_text
 from noisebench.report import boxtable
 from noisebench.report.aggregate import METRICS, Report
 from noisebench.report.boxtable import Block, cell_width
-from noisebench.report.text import PATCH_HEADER, ROBUST, DatasetTable, headline, tables
+from noisebench.report.text import ACROSS_HEADER, PATCH_HEADER, ROBUST, DatasetTable, headline, tables
 
 DEFAULT_WIDTH = 100  # the long layout fits the offline default's blocks into 100 columns
 
@@ -37,9 +37,11 @@ def table_blocks(report: Report, layout: str = "long", width: int | None = None)
             continue
         fixed_cols = [j for j, c in enumerate(t.columns) if not c.group]
         patches = t.columns[-1].realized == PATCH_HEADER
-        ds_blocks = [] if patches else [_sub_block(t.title, headers, rows, styles, fixed_cols)]
+        across = t.columns[-1].realized == ACROSS_HEADER
+        ds_blocks = [] if patches or across else [_sub_block(t.title, headers, rows, styles, fixed_cols)]
         for group, span_cols in _groups(t):
-            header_of = {j: f"rate {t.columns[j].name}\n{t.columns[j].realized}" for j in span_cols}
+            header_of = {j: (f"{t.columns[j].name}" if across else f"rate {t.columns[j].name}")
+                         + f"\n{t.columns[j].realized}" for j in span_cols}
             title = f"{t.dataset} · {group}" + (" · BLT patch boundaries" if patches else "")
             for chunk in _fit(rows, header_of, span_cols, width or DEFAULT_WIDTH):
                 ds_blocks.append(_sub_block(title, {0: "model", **header_of}, rows, styles, [0, *chunk]))

@@ -22,6 +22,7 @@ Layout (values are fractions in [0, 1]; drops are fractions too — tables multi
                       "most_robust": {"accuracy": bool, "macro_f1": bool}}],
       "noise_levels": [{"dataset", "noise": {...}, "realized_unit_fraction": E}],   # a composition "a+b": rate
                       # [ra, rb], realized_unit_fraction null and "realized_steps": [E, E] (each part's level)
+      "across_datasets": [{"model", "noise", "drops": {dataset: mean drop over rates | null}}],  # 2+ datasets
       "comparisons": null | {"reference", "metric", "family_size", "rows": [...]}
     }
 
@@ -100,6 +101,7 @@ def to_json(report: Report) -> dict:
             entry["patches"] = {k: _est(v) for k, v in cell.patches.items()} if cell.patches is not None else None
             entry["most_robust"] = dict(cell.most_robust)
             conditions.append(entry)
+    across = [{**r, "drops": {k: _r(v) for k, v in r["drops"].items()}} for r in report.across_datasets()]
     levels = [
         {"dataset": ds, "noise": {"name": n.name, "rate": n.rate, "variant": n.variant, "label": n.label},
          "realized_unit_fraction": _est(report.realized.get((ds, n))),
@@ -125,6 +127,7 @@ def to_json(report: Report) -> dict:
         "noise_levels": levels,
         "datasets": [{"name": ds, **(report.sensitivity(ds) or {"n": report.test_sizes.get(ds)})}
                      for ds in report.datasets],
+        "across_datasets": across,
         "comparisons": comparisons,
     }
 

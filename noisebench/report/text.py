@@ -198,7 +198,38 @@ def tables(report: Report) -> list[DatasetTable]:
         patches = patch_table(report, ds)
         if patches is not None:
             out.append(patches)
+    summary = across_table(report)
+    if summary is not None:
+        out.append(summary)
     return out
+
+
+ACROSS = "all datasets"
+ACROSS_HEADER = "mean drop over rates"
+
+
+def across_table(report: Report) -> DatasetTable | None:
+    """With several datasets: per model and noise, the mean drop (points, over the noise's rates) on each dataset
+    side by side (None with one dataset)."""
+    rows_in = report.across_datasets()
+    if not rows_in:
+        return None
+    datasets = report.datasets
+    noises = list(dict.fromkeys(r["noise"] for r in rows_in))
+    models = list(dict.fromkeys(r["model"] for r in rows_in))
+    by = {(r["model"], r["noise"]): r["drops"] for r in rows_in}
+    columns = [Column("", "model", "")] + [Column(n, ds, ACROSS_HEADER) for n in noises for ds in datasets]
+    rows = []
+    for model in models:
+        line = [TextCell(model)]
+        for noise in noises:
+            drops = by.get((model, noise), {})
+            line += [TextCell(DASH if drops.get(ds) is None else pct(drops[ds])) for ds in datasets]
+        rows.append(line)
+    note = (f"Across datasets: per model and noise, the mean of its drops (clean - noisy, points) over the noise's "
+            f"rates on each dataset ({report.settings.metric}); — where the model has no estimate for some rate there. "
+            "The intervals are in each dataset's own table.")
+    return DatasetTable(ACROSS, f"{ACROSS}: mean drop per noise, dataset by dataset", columns, rows, [note])
 
 
 PATCH_HEADER = "boundary F1 (Δ patches)"
