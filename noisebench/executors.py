@@ -144,18 +144,15 @@ def _strip(argv: list[str], flags: tuple[str, ...]) -> list[str]:
 
 def pending_units(study) -> list[tuple[str, str]]:
     """(unit id, label) of every unit of the study with a cell not yet stored as ok."""
-    from noisebench.datasets import load_dataset
     from noisebench.records import record_id
-    from noisebench.run import _done, conditions, make_units
+    from noisebench.run import _done, units_of
     from noisebench.store import ResultsStore
 
     out = []
     for config in study.configs:
         store = ResultsStore(config.results_dir)
-        data = load_dataset(config.dataset, data_dir=config.data_dir, text_col=config.text_col,
-                            label_col=config.label_col, id_col=config.id_col)
-        wanted = conditions(config)
-        for unit in make_units(config, data):
+        data, units, wanted = units_of(config)
+        for unit in units:
             if not all(_done(store, record_id(unit.skeleton(c))) for c in wanted):
                 out.append((unit.id(), f"{unit.plan.name} ({unit.plan.recipe}) on {data.name} seed {unit.seed}"))
     return out

@@ -135,6 +135,15 @@ def versions(plan: ModelPlan, condition: NoiseCondition) -> dict:
             "model": plan.weights}
 
 
+def units_of(config: RunConfig) -> tuple[Dataset, list[Unit], list[NoiseCondition]]:
+    """The dataset, units and conditions of a run configuration (the dataset is loaded; no model is built)."""
+    from noisebench.datasets import load_dataset
+
+    dataset = load_dataset(config.dataset, data_dir=config.data_dir, text_col=config.text_col,
+                           label_col=config.label_col, id_col=config.id_col)
+    return dataset, make_units(config, dataset), conditions(config)
+
+
 def make_units(config: RunConfig, dataset: Dataset) -> list[Unit]:
     """The run's units, model by model and seed by seed: what is trained once and evaluated on every condition."""
     train_texts = [ex.text for ex in dataset.train]
@@ -209,10 +218,10 @@ def execute(config: RunConfig, *, echo: Echo = lambda line: None, progress: Any 
     """Run every unit of `config` (see the module docstring). `progress` is a `RunProgress` or None; `echo` gets
     the run's log lines, `warn` what a user must see even with --quiet (a damaged checkpoint discarded)."""
     from noisebench import provenance, train
-    from noisebench.datasets import load_dataset
 
-    dataset = load_dataset(config.dataset, data_dir=config.data_dir, text_col=config.text_col,
-                           label_col=config.label_col, id_col=config.id_col)
+    dataset, units, wanted = units_of(config)
+    if config.only_units:
+        units = [u for u in units if u.id() in config.only_units]
     for key, note in dataset.notes.items():  # labels too rare to reach validation or test: never silently
         if key.startswith("too_small_for_"):
             warn(f"{dataset.name}: {note}; they are never evaluated")
@@ -224,10 +233,6 @@ def execute(config: RunConfig, *, echo: Echo = lambda line: None, progress: Any 
     store = ResultsStore(config.results_dir)
     static = provenance.environment(device)
     noisy = NoisyTestSets(dataset)
-    wanted = conditions(config)
-    units = make_units(config, dataset)
-    if config.only_units:
-        units = [u for u in units if u.id() in config.only_units]
     outcome = Outcome()
     for folder in (store.records_dir, store.checkpoints_dir):
         for path in sweep_temporaries(folder):

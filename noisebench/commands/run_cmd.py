@@ -121,10 +121,11 @@ def run(
     if plan.executor.kind != "local" or plan.executor.workers > 1:
         from noisebench import executors
 
-        before = _stored(plan)
+        cells = _study_cells(plan)
+        before = _stored(cells)
         launch = {"local": executors.run_local, "slurm": executors.run_slurm, "ray": executors.run_ray}
         launch[plan.executor.kind](plan, sys.argv[1:], quiet=quiet)
-        _print_study_summary(plan, before)
+        _print_study_summary(cells, before)
         return
     err = Console(stderr=True, soft_wrap=True)
     echo = (lambda line: None) if quiet else (lambda line: err.print(line, highlight=False))
@@ -143,48 +144,36 @@ def run(
                        + "; ".join(errors[:3]))
 
 
-def _study_cells(plan) -> list[tuple[Any, list[str]]]:
-    """(config, record ids) of every run configuration of a study (datasets loaded; no model is built)."""
-    from noisebench.datasets import load_dataset
+def _study_cells(plan) -> list[tuple[Any, list[str], list[str]]]:
+    """(config, unit ids, record ids) of every run configuration of a study (datasets loaded; no model built)."""
     from noisebench.records import record_id
-    from noisebench.run import conditions, make_units
+    from noisebench.run import units_of
 
     out = []
     for config in plan.configs:
-        data = load_dataset(config.dataset, data_dir=config.data_dir, text_col=config.text_col,
-                            label_col=config.label_col, id_col=config.id_col)
-        out.append((config, [record_id(u.skeleton(c)) for u in make_units(config, data) for c in conditions(config)]))
+        _, units, wanted = units_of(config)
+        out.append((config, [u.id() for u in units], [record_id(u.skeleton(c)) for u in units for c in wanted]))
     return out
 
 
-def _stored(plan) -> tuple[set[str], dict]:
+def _stored(cells) -> tuple[set[str], list[int]]:
     """The cells already stored and, per run configuration, the trainings already logged."""
     from noisebench.run import _done
     from noisebench.store import ResultsStore
 
-    done = {i for config, ids in _study_cells(plan) for i in ids if _done(ResultsStore(config.results_dir), i)}
-    trainings = {k: sum(len(ResultsStore(config.results_dir).trainings(u)) for u in _unit_ids(config))
-                 for k, config in enumerate(plan.configs)}
+    done = {i for config, _, ids in cells for i in ids if _done(ResultsStore(config.results_dir), i)}
+    trainings = [sum(len(ResultsStore(config.results_dir).trainings(u)) for u in units) for config, units, _ in cells]
     return done, trainings
 
 
-def _unit_ids(config) -> list[str]:
-    from noisebench.datasets import load_dataset
-    from noisebench.run import make_units
-
-    data = load_dataset(config.dataset, data_dir=config.data_dir, text_col=config.text_col,
-                        label_col=config.label_col, id_col=config.id_col)
-    return [u.id() for u in make_units(config, data)]
-
-
-def _print_study_summary(plan, state: tuple[set[str], dict]) -> None:
+def _print_study_summary(cells, state: tuple[set[str], list[int]]) -> None:
     """After the workers: the same closing summary as one process prints, from the store (trainings counted from
     its trainings/ files)."""
     before, trained_before = state
     from noisebench.run import Outcome, _done
     from noisebench.store import ResultsStore
 
-    for k, (config, ids) in enumerate(_study_cells(plan)):
+    for k, (config, unit_ids, ids) in enumerate(cells):
         store = ResultsStore(config.results_dir)
         outcome = Outcome(record_ids=ids)
         for i in ids:
@@ -195,7 +184,7 @@ def _print_study_summary(plan, state: tuple[set[str], dict]) -> None:
                 outcome.written.append(i)
             elif rec is not None:
                 outcome.failed.append(i)
-        outcome.trained = sum(len(store.trainings(u)) for u in _unit_ids(config)) - trained_before.get(k, 0)
+        outcome.trained = sum(len(store.trainings(u)) for u in unit_ids) - trained_before[k]
         _print_summary(store, outcome, config)
 
 

@@ -25,18 +25,15 @@ def _study(study: Path | None, flags: dict):
 
 def _units(config, warn):
     """(dataset or None when it is not available here, units, conditions) of one run configuration."""
-    from noisebench.datasets import load_dataset
     from noisebench.errors import UsageError
-    from noisebench.run import conditions, make_units
+    from noisebench.run import conditions, units_of
 
-    try:
-        dataset = _available(config) and load_dataset(config.dataset, data_dir=config.data_dir,
-                                                      text_col=config.text_col, label_col=config.label_col,
-                                                      id_col=config.id_col)
-    except UsageError as e:
-        warn(f"{config.dataset}: {e}")
-        dataset = None
-    return (dataset or None), (make_units(config, dataset) if dataset else []), conditions(config)
+    if _available(config):
+        try:
+            return units_of(config)
+        except UsageError as e:
+            warn(f"{config.dataset}: {e}")
+    return None, [], conditions(config)
 
 
 def _available(config) -> bool:
