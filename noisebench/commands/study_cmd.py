@@ -23,7 +23,11 @@ def _study(study: Path | None, flags: dict):
                                                                                                need_weights=False)
 
 
-def _units(config, warn):
+def _note(line: str) -> None:
+    typer.echo(f"noisebench: note: {line}", err=True)
+
+
+def _units(config):
     """(dataset or None when it is not available here, units, conditions) of one run configuration."""
     from noisebench.errors import UsageError
     from noisebench.run import conditions, units_of
@@ -32,7 +36,7 @@ def _units(config, warn):
         try:
             return units_of(config)
         except UsageError as e:
-            warn(f"{config.dataset}: {e}")
+            _note(f"{config.dataset}: {e}")
     return None, [], conditions(config)
 
 
@@ -91,16 +95,13 @@ def plan(
     from noisebench.run import _done
     from noisebench.store import ResultsStore
 
-    def warn(line: str) -> None:
-        typer.echo(f"noisebench: note: {line}", err=True)
-
     s = _study(study, {"model": model, "dataset": dataset, "noise": noise, "rate": rate, "seeds": seeds,
                        "recipe": recipe, "data_dir": data_dir, "results_dir": str(results_dir)})
     store = ResultsStore(results_dir)
     costs = _costs(store)
     rows, total = [], {"units": 0, "cells": 0, "stored": 0, "known": True, "seconds": 0.0, "basis": True}
     for config in s.configs:
-        data, units, wanted = _units(config, warn)
+        data, units, wanted = _units(config)
         for plan_ in config.models:
             n_units = len(config.seeds)
             cells = n_units * len(wanted)
@@ -158,15 +159,12 @@ def status(
     from noisebench.report.boxtable import Block, plain
     from noisebench.store import ResultsStore
 
-    def warn(line: str) -> None:
-        typer.echo(f"noisebench: note: {line}", err=True)
-
     s = _study(study, {"model": model, "dataset": dataset, "noise": noise, "rate": rate, "seeds": seeds,
                        "recipe": recipe, "data_dir": data_dir, "results_dir": str(results_dir)})
     store = ResultsStore(results_dir)
     rows, counts = [], {"done": 0, "running": 0, "failed": 0, "pending": 0, "unknown": 0}
     for config in s.configs:
-        data, units, wanted = _units(config, warn)
+        data, units, wanted = _units(config)
         if data is None:
             for plan_ in config.models:
                 for seed in config.seeds:
