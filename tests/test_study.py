@@ -175,7 +175,11 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the worker processes through /proc")
-def test_a_worker_killed_in_training_is_restarted_and_the_records_equal_an_uninterrupted_run(data, tmp_path):
+@pytest.mark.parametrize("phase", ["training", "evaluation"])
+def test_a_killed_worker_is_restarted_and_the_records_equal_an_uninterrupted_run(phase, data, tmp_path):
+    """SIGKILL of a worker once a training has begun (no cell of it stored yet), or once cells are being written:
+    the launcher restarts it, the unit resumes (its lease taken over at once on this host) and the final records
+    equal an uninterrupted run's."""
     reference, results = tmp_path / "reference", tmp_path / "results"
     base = [sys.executable, "-m", "noisebench", "run", "--model", "bert-tiny", "--dataset", str(data), "--id-col",
             "id", *SMALL]
@@ -186,9 +190,10 @@ def test_a_worker_killed_in_training_is_restarted_and_the_records_equal_an_unint
     deadline = time.monotonic() + 300
     killed = None
     while time.monotonic() < deadline and killed is None and launcher.poll() is None:
-        started = list((results / "trainings").glob("*.json")) if (results / "trainings").is_dir() else []
+        folder = results / ("trainings" if phase == "training" else "records")
+        started = list(folder.glob("*.json")) if folder.is_dir() else []
         workers = _children(launcher.pid)
-        if started and workers:  # a training has begun: kill a worker mid-unit
+        if started and workers:  # a training has begun, or cells are being written: kill a worker mid-unit
             killed = workers[0]
             os.kill(killed, signal.SIGKILL)
         time.sleep(0.02)
