@@ -368,8 +368,11 @@ def test_a_multi_dataset_report_adds_the_mean_drops_side_by_side(tmp_path, capsy
                 assert value == pytest.approx(sum(drops) / len(drops))
             else:
                 assert value is None
-    assert run_cli(["report", "--results-dir", str(store.root)]) == 0
+    plots = tmp_path / "plots"
+    assert run_cli(["report", "--results-dir", str(store.root), "--plots", str(plots)]) == 0
     out = capsys.readouterr().out
     assert "all datasets · char-swap" in out and "sst2-copy" in out
+    assert (plots / "all-datasets-drops.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (plots / "sst2-copy-drop-heatmap.svg").is_file()  # and each dataset keeps its own figures
     assert run_cli(["report", "--results-dir", str(store.root), "--dataset", "sst2", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["across_datasets"] == []  # one dataset: no summary

@@ -7,6 +7,8 @@ Per dataset `<ds>` (the name made file-safe), three figures, each written as .pn
 - `<ds>-drop-heatmap`: models × (noise, rate) drops in percentage points, annotated; grey = failed / not run.
 - `<ds>-accuracy-vs-time`: x = mean training seconds per seed, y = clean metric in % (filled) and its mean over all
   noisy conditions (hollow), bubble area ∝ trainable parameters.
+- `all-datasets-drops` (several datasets): one panel per dataset, per noise one bar per model, its mean drop over
+  the noise's rates.
 - `<ds>-patches-vs-drop` (BLT models only): x = patch-boundary F1, y = the drop with its interval, one point per
   (model, noise, rate).
 A dataset with clean results only gets the last figure alone. matplotlib is imported here only, and this module
@@ -156,6 +158,41 @@ def _time_figure(report: Report, ds: str):
     return fig
 
 
+def _across_figure(report: Report):
+    """Several datasets: one panel per dataset; per noise, one bar per model = its mean drop over the noise's rates
+    (points); the panels share the drop axis."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    rows = report.across_datasets()
+    datasets = report.datasets
+    noises = list(dict.fromkeys(r["noise"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    by = {(r["model"], r["noise"]): r["drops"] for r in rows}
+    ncols = min(2, len(datasets))
+    nrows = math.ceil(len(datasets) / ncols)
+    fig = Figure(figsize=(max(5.0, 0.9 * len(noises) + 2.5) * ncols, 3.2 * nrows + 0.6), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+    width = 0.8 / max(len(models), 1)
+    for k, ds in enumerate(datasets):
+        ax = axes[k // ncols][k % ncols]
+        for j, model in enumerate(models):
+            values = [by.get((model, n), {}).get(ds) for n in noises]
+            ax.bar(np.arange(len(noises)) + (j - (len(models) - 1) / 2) * width,
+                   [float("nan") if v is None else 100 * v for v in values], width, label=model, color=f"C{j % 10}")
+        ax.axhline(0.0, color="grey", linewidth=0.6)
+        ax.set_xticks(range(len(noises)), noises, fontsize="small", rotation=30)
+        ax.set_title(ds, fontsize="small")
+        ax.grid(alpha=0.3, axis="y")
+        if k % ncols == 0:
+            ax.set_ylabel(f"mean {METRIC_NAMES[report.settings.metric]} drop (points)")
+    for k in range(len(datasets), nrows * ncols):
+        axes[k // ncols][k % ncols].set_visible(False)
+    axes[0][0].legend(fontsize="x-small")
+    fig.suptitle("mean drop over each noise's rates, one panel per dataset", fontsize="small")
+    return fig
+
+
 def has_patches(report: Report, ds: str) -> bool:
     return any(c.patches is not None for (a, _), c in report.cells.items() if a.dataset == ds)
 
@@ -230,4 +267,8 @@ def write_plots(report: Report, directory: str | os.PathLike) -> list[Path]:
                 fig = make(report, ds)
                 for fmt in ("png", "svg"):
                     written.append(_save(fig, directory / f"{_slug(ds)}-{name}.{fmt}", fmt))
+        if len(report.datasets) > 1 and report.across_datasets():  # a study: the datasets side by side
+            fig = _across_figure(report)
+            for fmt in ("png", "svg"):
+                written.append(_save(fig, directory / f"all-datasets-drops.{fmt}", fmt))
     return written + write_patch_plot(report, directory)  # BLT models only
