@@ -21,7 +21,7 @@ try:  # typer >= 0.20 vendors click as typer._click
 except ImportError:  # pragma: no cover - older typer depends on click
     from click.exceptions import ClickException  # type: ignore[assignment]  # the same class, another path
 
-from noisebench import __version__
+from noisebench import __version__, commands
 from noisebench.commands import data_cmd, noise_cmd, patches_cmd, report_cmd, run_cmd, study_cmd, sweep_cmd
 from noisebench.errors import NoisebenchError
 
@@ -99,6 +99,7 @@ def run_cli(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     _polish(command)
     args = list(sys.argv[1:] if argv is None else argv)
+    commands.ARGV[:] = args
     try:
         # With standalone_mode=False, click returns a command's `raise typer.Exit(n)` as the value n.
         rc = command.main(args=argv, prog_name="noisebench", standalone_mode=False)

@@ -223,3 +223,14 @@ def test_slurm_and_ray_executors_write_the_records_of_one_process(data, tmp_path
         assert _records(results) == _records(one), name
         assert len(list((results / "trainings").iterdir())) == 2  # one task per unit, each trained once
     assert list((tmp_path / "slurm" / "slurm").glob("*_log.out"))  # submitit's logs in the results directory
+
+
+def test_a_studys_noise_options_stand_unless_option_is_given(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('[study]\ndatasets = ["clinical-notes"]\nnoises = ["substitute"]\nrates = [0.1]\nseeds = [1]\n'
+                    '[study.options]\nsubstitute = { mode = "keyboard" }\n[[models]]\nname = "bert-tiny"\n',
+                    encoding="utf-8")
+    (config,) = load_study(path, {"results_dir": str(tmp_path / "r")}).configs
+    assert config.noises[0].options == {"mode": "keyboard"}
+    (config,) = load_study(path, {"options": ["substitute.mode=uniform"]}).configs
+    assert config.noises[0].options == {"mode": "uniform"}

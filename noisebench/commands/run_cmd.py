@@ -112,7 +112,9 @@ def run(
                  partition=partition, time=time_limit, gpus_per_task=gpus_per_task,
                  array_parallelism=array_parallelism, cluster=slurm_cluster, ray_address=ray_address)
     given: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
-    given.update(results_dir=results_dir, quiet=quiet, options=option or ())
+    given.update(results_dir=results_dir, quiet=quiet)
+    if option or study is None:  # a study's own [study.options] stay unless --option is given
+        given["options"] = option or ()
     for name, value, default in (("device", device, "auto"), ("precision", precision, "auto"),
                                  ("truncation", truncation, "head")):
         if value != default or study is None:
@@ -124,7 +126,9 @@ def run(
         cells = _study_cells(plan)
         before = _stored(cells)
         launch = {"local": executors.run_local, "slurm": executors.run_slurm, "ray": executors.run_ray}
-        launch[plan.executor.kind](plan, sys.argv[1:], quiet=quiet)
+        from noisebench.commands import ARGV
+
+        launch[plan.executor.kind](plan, list(ARGV), quiet=quiet)
         _print_study_summary(cells, before)
         return
     err = Console(stderr=True, soft_wrap=True)
