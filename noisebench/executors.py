@@ -31,6 +31,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from noisebench.errors import NoisebenchError, RunError, UsageError
 
@@ -58,21 +59,12 @@ def worker_env(index: int, threads: int, gpus: tuple[str, ...]) -> dict[str, str
 
 def _worker_argv(argv: list[str], index: int, threads: int) -> list[str]:
     """The launcher's arguments for worker `index`: the same run, one process, its threads and offset."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-            continue
-        name = arg.split("=", 1)[0]
-        if name in ("--workers", "--threads-per-worker", "--worker-index", "--gpus", "--retries"):
-            skip = "=" not in arg
-            continue
-        out.append(arg)
-    return [sys.executable, "-m", "noisebench", "run", *(out[1:] if out[:1] == ["run"] else out),
+    own = ("--workers", "--threads-per-worker", "--worker-index", "--gpus", "--retries")
+    return [sys.executable, "-m", "noisebench", "run", *_strip(argv, own),
             "--workers", "1", "--threads-per-worker", str(threads), "--worker-index", str(index)]
 
 
-def run_local(study, argv: list[str], *, quiet: bool) -> list[WorkerLog]:
+def run_local(study, argv: list[str], cells: list, *, quiet: bool) -> list[WorkerLog]:
     """Run the study in `study.executor.workers` local worker processes (see the module docstring)."""
     ex = study.executor
     threads = threads_for(ex.workers, ex.threads_per_worker)
@@ -142,19 +134,31 @@ def _strip(argv: list[str], flags: tuple[str, ...]) -> list[str]:
     return out[1:] if out[:1] == ["run"] else out
 
 
-def pending_units(study) -> list[tuple[str, str]]:
-    """(unit id, label) of every unit of the study with a cell not yet stored as ok."""
+def study_cells(study) -> list[tuple[Any, list, list[list[str]]]]:
+    """Per run configuration of a study: (config, its units, each unit's record ids) — datasets loaded once, no
+    model built. What the launchers and the closing summary share."""
     from noisebench.records import record_id
-    from noisebench.run import _done, units_of
-    from noisebench.store import ResultsStore
+    from noisebench.run import units_of
 
     out = []
     for config in study.configs:
+        _, units, wanted = units_of(config)
+        out.append((config, units, [[record_id(u.skeleton(c)) for c in wanted] for u in units]))
+    return out
+
+
+def pending_units(cells: list) -> list[tuple[str, str]]:
+    """(unit id, label) of every unit with a cell not yet stored as ok."""
+    from noisebench.run import _done
+    from noisebench.store import ResultsStore
+
+    out = []
+    for config, units, ids in cells:
         store = ResultsStore(config.results_dir)
-        data, units, wanted = units_of(config)
-        for unit in units:
-            if not all(_done(store, record_id(unit.skeleton(c))) for c in wanted):
-                out.append((unit.id(), f"{unit.plan.name} ({unit.plan.recipe}) on {data.name} seed {unit.seed}"))
+        for unit, unit_ids in zip(units, ids, strict=True):
+            if not all(_done(store, i) for i in unit_ids):
+                out.append((unit.id(), f"{unit.plan.name} ({unit.plan.recipe}) on {unit.dataset.name} seed "
+                                       f"{unit.seed}"))
     return out
 
 
@@ -194,12 +198,12 @@ def _check_codes(codes: list[tuple[str, int]]) -> None:
                        "to resume from what was stored")
 
 
-def run_slurm(study, argv: list[str], *, quiet: bool) -> None:
+def run_slurm(study, argv: list[str], cells: list, *, quiet: bool) -> None:
     """Submit one job-array task per pending unit through submitit and wait for them (see the module docstring)."""
     import submitit
 
     ex = study.executor
-    units = pending_units(study)
+    units = pending_units(cells)
     if not units:
         return
     threads = ex.threads_per_worker or 1
@@ -237,12 +241,12 @@ def run_slurm(study, argv: list[str], *, quiet: bool) -> None:
     _check_codes(codes)
 
 
-def run_ray(study, argv: list[str], *, quiet: bool) -> None:
+def run_ray(study, argv: list[str], cells: list, *, quiet: bool) -> None:
     """One Ray task per pending unit on a Ray cluster (or a local one), results in the shared results directory."""
     import ray
 
     ex = study.executor
-    units = pending_units(study)
+    units = pending_units(cells)
     if not units:
         return
     threads = ex.threads_per_worker or 1

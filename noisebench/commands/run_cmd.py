@@ -122,13 +122,12 @@ def run(
     plan = load_study(study, given) if study is not None else from_flags(given)
     if plan.executor.kind != "local" or plan.executor.workers > 1:
         from noisebench import executors
-
-        cells = _study_cells(plan)
-        before = _stored(cells)
-        launch = {"local": executors.run_local, "slurm": executors.run_slurm, "ray": executors.run_ray}
         from noisebench.commands import ARGV
 
-        launch[plan.executor.kind](plan, list(ARGV), quiet=quiet)
+        cells = executors.study_cells(plan)
+        before = _stored(cells)
+        launch = {"local": executors.run_local, "slurm": executors.run_slurm, "ray": executors.run_ray}
+        launch[plan.executor.kind](plan, list(ARGV), cells, quiet=quiet)
         _print_study_summary(cells, before)
         return
     err = Console(stderr=True, soft_wrap=True)
@@ -148,25 +147,14 @@ def run(
                        + "; ".join(errors[:3]))
 
 
-def _study_cells(plan) -> list[tuple[Any, list[str], list[str]]]:
-    """(config, unit ids, record ids) of every run configuration of a study (datasets loaded; no model built)."""
-    from noisebench.records import record_id
-    from noisebench.run import units_of
-
-    out = []
-    for config in plan.configs:
-        _, units, wanted = units_of(config)
-        out.append((config, [u.id() for u in units], [record_id(u.skeleton(c)) for u in units for c in wanted]))
-    return out
-
-
 def _stored(cells) -> tuple[set[str], list[int]]:
     """The cells already stored and, per run configuration, the trainings already logged."""
     from noisebench.run import _done
     from noisebench.store import ResultsStore
 
-    done = {i for config, _, ids in cells for i in ids if _done(ResultsStore(config.results_dir), i)}
-    trainings = [sum(len(ResultsStore(config.results_dir).trainings(u)) for u in units) for config, units, _ in cells]
+    done = {i for config, _, ids in cells for row in ids for i in row if _done(ResultsStore(config.results_dir), i)}
+    trainings = [sum(len(ResultsStore(config.results_dir).trainings(u.id())) for u in units)
+                 for config, units, _ in cells]
     return done, trainings
 
 
@@ -177,8 +165,9 @@ def _print_study_summary(cells, state: tuple[set[str], list[int]]) -> None:
     from noisebench.run import Outcome, _done
     from noisebench.store import ResultsStore
 
-    for k, (config, unit_ids, ids) in enumerate(cells):
+    for k, (config, units, rows) in enumerate(cells):
         store = ResultsStore(config.results_dir)
+        ids = [i for row in rows for i in row]
         outcome = Outcome(record_ids=ids)
         for i in ids:
             rec = store.get(i) if store.has(i) else None
@@ -188,7 +177,7 @@ def _print_study_summary(cells, state: tuple[set[str], list[int]]) -> None:
                 outcome.written.append(i)
             elif rec is not None:
                 outcome.failed.append(i)
-        outcome.trained = sum(len(store.trainings(u)) for u in unit_ids) - trained_before[k]
+        outcome.trained = sum(len(store.trainings(u.id())) for u in units) - trained_before[k]
         _print_summary(store, outcome, config)
 
 

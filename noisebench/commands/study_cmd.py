@@ -110,9 +110,9 @@ def plan(
                 total["known"] = False
             else:
                 mine = [u for u in units if u.plan is plan_]
-                ids = [[record_id(u.skeleton(c)) for c in wanted] for u in mine]
-                stored = sum(_done(store, i) for row in ids for i in row)
-                pending_units = sum(not all(_done(store, i) for i in row) for row in ids)
+                done = [[_done(store, record_id(u.skeleton(c))) for c in wanted] for u in mine]  # each read once
+                stored = sum(map(sum, done))
+                pending_units = sum(not all(row) for row in done)
                 pending_cells = cells - stored
                 stored_text = f"{stored:,}"
                 total["stored"] += stored
@@ -173,12 +173,12 @@ def status(
                     counts["unknown"] += 1
             continue
         for unit in units:
-            recs = [store.get(record_id(unit.skeleton(c))) if store.has(record_id(unit.skeleton(c))) else None
-                    for c in wanted]
+            ids = [record_id(unit.skeleton(c)) for c in wanted]
+            recs = [store.get(i) for i in ids]
             ok = sum(r is not None and r.get("status") == "ok" for r in recs)
             failed = [r for r in recs if r is not None and r.get("status") == "failed"]
             holder = lease.holder_of(store.leases_dir, f"unit-{unit.id()}")
-            if store.complete(unit.id(), [record_id(unit.skeleton(c)) for c in wanted]):
+            if store.complete(unit.id(), ids):
                 state, detail = "done", f"{ok} cells"
             elif holder is not None and not lease.is_stale(holder):
                 started = datetime.datetime.fromtimestamp(holder.get("started", 0), datetime.timezone.utc)

@@ -138,20 +138,16 @@ class Report:
         datasets = self.datasets
         if len(datasets) < 2:
             return []
-        out: dict[tuple[str, str], dict] = {}
+        parts: dict[tuple[str, str], dict[str, list]] = {}  # (model, noise) → dataset → drops over its rates
         for row in self.rows:
             for noise in self.noises.get(row.arm.dataset, []):
-                entry = out.setdefault((row.arm.label, noise.label), {"model": row.arm.label, "noise": noise.label,
-                                                                       "drops": {}, "_parts": {}})
                 drop = self.cells[(row.arm, noise)].estimates[self.settings.metric]["drop"]
-                entry["_parts"].setdefault(row.arm.dataset, []).append(None if drop is None else drop.point)
-        rows = []
-        for entry in out.values():
-            parts = entry.pop("_parts")
-            entry["drops"] = {ds: (sum(v) / len(v) if ds in parts and None not in (v := parts[ds]) else None)
-                              for ds in datasets}
-            rows.append(entry)
-        return rows
+                parts.setdefault((row.arm.label, noise.label), {}).setdefault(row.arm.dataset, []).append(
+                    None if drop is None else drop.point)
+        return [{"model": model, "noise": noise,
+                 "drops": {ds: (sum(v) / len(v) if None not in (v := by_ds.get(ds, [None])) else None)
+                           for ds in datasets}}
+                for (model, noise), by_ds in parts.items()]
 
     def sensitivity(self, dataset: str) -> dict | None:
         """What this dataset's test size and seeds can resolve, for the report's metric: n; one accuracy's 95%

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from noisebench import records
+from noisebench.records import rate_text
 from noisebench.report.aggregate import METRIC_NAMES, Cell, Noise, Report, Row
 from noisebench.stats import Estimate
 
@@ -98,10 +99,6 @@ def params_text(n: int | None) -> str:
         if n >= scale:
             return f"{n / scale:.3g}{unit}"
     return str(n)
-
-
-def rate_text(rate: float | tuple[float, ...]) -> str:
-    return records.rate_text(rate)
 
 
 def realized_text(report: Report, dataset: str, noise: Noise) -> str:
