@@ -133,9 +133,23 @@ def _interrupt_once(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _unraisable(unraisable) -> None:
+    """A Ctrl-C that lands inside a finalizer (a `__del__`, a weakref callback: pyarrow and torch objects have them)
+    cannot propagate there — Python would print it and carry on as if no key was pressed. Deliver it again to the
+    main thread, outside the finalizer, where the command handles it."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and hasattr(signal, "setitimer"):
+        # a timer 20 ms on: the interrupt is raised in the main thread after the finalizer, not inside it
+        signal.signal(signal.SIGALRM, _interrupt_once)
+        signal.setitimer(signal.ITIMER_REAL, 0.02)
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, _interrupt_once)
+    sys.unraisablehook = _unraisable
     code = run_cli(sys.argv[1:])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command is done: a late Ctrl-C cannot cut its exit short
     if code == 130:
         # Interrupted, results already safe and the resume line printed: leave now. Interpreter shutdown after an
         # interrupt inside torch's kernels can re-deliver the signal and turn exit 130 into death by SIGINT.

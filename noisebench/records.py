@@ -5,7 +5,7 @@ The clean test set is the condition `{"name": "clean", "rate": 0.0}`. Records ar
 fields (never compound keys like "acc,none"):
 
     {
-      "schema": "noisebench.result/1",
+      "schema": "noisebench.result/2",
       "id": "<sha256 of the cell's identity>",        # also the file name in the store
       "status": "ok" | "failed",  "error": null | "<message>",
       "model":    {"name", "family", "source", "recipe", "options": {...}},
@@ -21,7 +21,9 @@ fields (never compound keys like "acc,none"):
       "realized": {"edit_ratio", "unit_fraction", "changed_examples", "draw"},   # draw: digest of the noisy texts
                   # a composition adds "steps": [{"name", "rate", "edit_ratio", "unit_fraction"}] (each step
                   # measured against the text before it); its own unit_fraction is null (no common unit)
-      "predictions": {"ids": [...], "labels": [...], "predicted": [...]},
+      "predictions": {"file", "n", "sha256"},   # per-example predictions: predictions/<file> in the store, a
+                  # Parquet table (id, label, predicted), read only when asked for (store.predictions); in memory,
+                  # and in records of schema 1 (0.1, still readable), {"ids": [...], "labels": [...], "predicted": [...]}
       "timing":   {"eval_seconds", "computed", "reused"},   # computed + reused = n: see run.py, memoisation
       "patches":  {"boundary_f1", "boundary_precision", "boundary_recall", ...},   # BLT models only: the patch
                   # boundaries' stability against the clean test set (noisebench.models.patching.MEASURES)
@@ -41,7 +43,9 @@ from typing import Any, TypedDict
 
 from noisebench.errors import UsageError
 
-SCHEMA = "noisebench.result/1"
+SCHEMA = "noisebench.result/2"  # /2: per-example predictions in a Parquet file beside the record
+READABLE = ("noisebench.result/1", SCHEMA)  # /1 (0.1): predictions inline; read as they are, never rewritten
+SUMMARY_VERSION = 1  # bump when summary() changes: indexes and caches of summaries are then rebuilt
 CLEAN = "clean"
 STATUSES = ("ok", "failed")
 
@@ -107,6 +111,7 @@ class TrainingSection(TypedDict, total=False):
     val_loss: float | None
     history: list[dict[str, Any]]
     precision: str  # bf16 | fp16 | fp32, as trained (noisebench.train.resolve_precision)
+    attempts: list[dict[str, Any]]  # only when out of memory forced a smaller micro-batch (train.attempt_plan)
     checkpoint: str
 
 
@@ -134,6 +139,15 @@ class Predictions(TypedDict):
     predicted: list[int]
 
 
+class PredictionsFile(TypedDict):
+    """How a record of schema 2 points at its predictions: the file's name in the store's predictions folder,
+    its row count and the sha256 of its bytes (a damaged or swapped file is detected, never read as data)."""
+
+    file: str
+    n: int
+    sha256: str
+
+
 class Record(TypedDict, total=False):
     """The schema above as a type (what `run` writes; `validate` checks loaded JSON against it)."""
 
@@ -149,7 +163,7 @@ class Record(TypedDict, total=False):
     versions: dict[str, Any]  # {"noise": {name: int}, "training": int, "model": str}: part of the identity
     metrics: Metrics | None
     realized: Realized | None
-    predictions: Predictions | None
+    predictions: Predictions | PredictionsFile | None
     timing: dict[str, float]
     provenance: dict[str, Any]
     truncation: dict[str, Any]  # {"policy", "truncated_fraction", "visible_fraction"} of the cell's test inputs
@@ -199,6 +213,26 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
+def is_inline(pred: Any) -> bool:
+    """Whether `pred` holds the predictions themselves (in memory, or a record of schema 1)."""
+    return isinstance(pred, dict) and all(isinstance(pred.get(k), list) for k in ("ids", "labels", "predicted"))
+
+
+def _is_file_ref(pred: Any) -> bool:
+    return (isinstance(pred, dict) and isinstance(pred.get("file"), str) and "/" not in pred["file"]
+            and isinstance(pred.get("n"), int) and isinstance(pred.get("sha256"), str))
+
+
+def summary(record: Mapping[str, Any]) -> dict:
+    """What a report reads of a record: everything but predictions, provenance, timing and per-class F1, plus
+    "created" (from provenance: the report orders models by it). Indexes and caches keep these (SUMMARY_VERSION)."""
+    out = {k: v for k, v in record.items() if k not in ("predictions", "provenance", "timing")}
+    out["created"] = (record.get("provenance") or {}).get("created")
+    if isinstance(record.get("metrics"), dict):
+        out["metrics"] = {k: v for k, v in record["metrics"].items() if k != "per_class_f1"}
+    return out
+
+
 def validate(record: Any, where: str = "record") -> dict:
     """Check a loaded record against the schema; raise CorruptRecord naming `where` and the first problem."""
     def bad(why: str) -> CorruptRecord:
@@ -206,8 +240,8 @@ def validate(record: Any, where: str = "record") -> dict:
 
     if not isinstance(record, dict):
         raise bad("not a JSON object")
-    if record.get("schema") != SCHEMA:
-        raise bad(f"schema is {record.get('schema')!r}, expected {SCHEMA!r}")
+    if record.get("schema") not in READABLE:
+        raise bad(f"schema is {record.get('schema')!r}, expected one of {READABLE}")
     if record.get("status") not in STATUSES:
         raise bad(f"status is {record.get('status')!r}, expected one of {STATUSES}")
     for section, keys in _REQUIRED.items():
@@ -234,6 +268,9 @@ def validate(record: Any, where: str = "record") -> dict:
                 raise bad(f"metrics.{key} is {value!r}")
         if not 0.0 <= metrics["accuracy"] <= 1.0 or not 0.0 <= metrics["macro_f1"] <= 1.0:
             raise bad("metrics outside [0, 1]")
+    pred = record.get("predictions")
+    if pred is not None and not (is_inline(pred) or _is_file_ref(pred)):
+        raise bad("predictions is neither {ids, labels, predicted} nor {file, n, sha256}")
     if record.get("id") != record_id(record):
         raise bad("id does not match the record's identity (edited by hand?)")
     return record

@@ -437,9 +437,9 @@ def _done(store: ResultsStore, record_id: str) -> bool:
 def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: Any, outcome: Outcome, echo: Echo,
              notice: Echo, label: str) -> tuple[Classifier, TrainingSection]:
     """The unit's classifier with trained weights, and its training section: from the checkpoint when kept,
-    otherwise trained now and checkpointed. RunError for a diverged run or out of memory."""
-    import torch
-
+    otherwise trained now (`train.train_with_fallback`: on out of memory, again with half the micro-batch and twice
+    the accumulation, then with gradient checkpointing) and checkpointed. RunError for a diverged run, or out of
+    memory in every attempt."""
     from noisebench import train
     from noisebench.models import build_classifier
 
@@ -475,12 +475,25 @@ def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: An
             echo(f"{label}: trained weights loaded from {folder}")
             return clf, training
     store.log_training(unit.id(), {"model": unit.plan.name, "seed": unit.seed, "dataset": unit.dataset.name})
-    try:
-        result = train.fit(clf, unit.dataset.train, unit.dataset.validation, unit.train_config, seed=unit.seed,
-                           device=device, progress=progress.train_callback(label))
-    except torch.OutOfMemoryError as e:
-        raise RunError(f"out of memory while training ({str(e).splitlines()[0]}); lower --batch-size or raise "
-                       "--grad-accum") from None
+    first = [clf]  # the first attempt trains the model built above; a retry after out of memory builds it anew
+
+    def build() -> Classifier:
+        if first:
+            return first.pop()
+        fresh = build_classifier(unit.plan.spec, unit.options, device)
+        if hasattr(fresh, "load_patch_cache"):
+            fresh.load_patch_cache(store.root / PATCHES)
+        return fresh
+
+    trained, result, attempts = train.train_with_fallback(build, unit.train_config, train=unit.dataset.train,
+                                                 validation=unit.dataset.validation, seed=unit.seed, device=device,
+                                                 progress=progress.train_callback(label))
+    if trained is None or result is None:
+        tried = "; ".join(f"batch {a['batch_size']} × accumulation {a['grad_accum']}"
+                          + (" with gradient checkpointing" if a["gradient_checkpointing"] else "") for a in attempts)
+        raise RunError(f"out of memory while training, in every attempt ({tried}); lower --batch-size or "
+                       "--max-length")
+    clf = trained
     training = TrainingSection(config=unit.train_config.identity(), seconds=result.seconds,
                                trainable_params=result.trainable_params, total_params=result.total_params,
                                epochs_run=result.epochs_run, best_epoch=result.best_epoch,
@@ -488,6 +501,8 @@ def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: An
                                history=json.loads(json.dumps(result.history, default=float)),
                                precision=result.precision,
                                checkpoint=str(Path("checkpoints") / unit.id()))
+    if len(attempts) > 1:  # it fitted in memory only with a smaller micro-batch or checkpointing
+        training["attempts"] = attempts
     _save_checkpoint(folder, clf.trainable_state(), training, unit)
     outcome.trained += 1
     echo(f"{label}: trained in {result.seconds:.1f} s (best epoch {result.best_epoch}, validation accuracy "

@@ -1,12 +1,16 @@
-"""The results store: a directory of append-only, atomically written JSON records.
+"""The results store: a directory of append-only, atomically written records.
 
 Layout of a results directory (default `results/`):
 
-    records/<record id>.json     one evaluation cell each; the id hashes the cell's identity (records.identity)
+    records/<record id>.json     one evaluation cell each (small metadata); the id hashes the cell's identity
+    predictions/<record id>-<sha>.parquet  its per-example predictions (id, label, predicted), read only when asked
     checkpoints/<train id>/      trained weights of one (model, recipe, options, dataset, training config, seed)
     leases/<name>.lease          who works on a unit now (noisebench.lease: O_EXCL, heartbeat; no flock needed)
     trainings/<train id>-<n>.json  one file per training that started: a unit trained once has one
-    units/<train id>.json        a unit's completion marker, written last: the records it completed
+    units/<train id>.json        a unit's completion marker, written last: the records it completed and an index
+                                 of their summaries, so that a report reads one file per unit, not one per cell
+
+Results directories of 0.1 (records of schema 1, predictions inline) are read as they are; nothing rewrites them.
 
 Guarantees:
 - A record is written to a temporary file in the same directory, fsynced, then `os.replace`d into place and the
@@ -20,6 +24,7 @@ Guarantees:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import socket
@@ -31,6 +36,7 @@ from typing import Any
 from noisebench import records
 from noisebench.errors import UsageError
 
+_ABSENT = object()
 STALE_TEMPORARY_SECONDS = 6 * 3600  # a temporary file from another host this old has no live writer
 _HOST = socket.gethostname().replace(".", "_").replace("-", "_") or "host"
 
@@ -120,6 +126,7 @@ class ResultsStore:
         self.leases_dir = self.root / "leases"
         self.trainings_dir = self.root / "trainings"
         self.units_dir = self.root / "units"
+        self.predictions_dir = self.root / "predictions"
 
     def record_path(self, record_id: str) -> Path:
         return self.records_dir / f"{record_id}.json"
@@ -127,18 +134,82 @@ class ResultsStore:
     def has(self, record_id: str) -> bool:
         return self.record_path(record_id).is_file()
 
-    def get(self, record_id: str) -> dict | None:
+    def get(self, record_id: str, *, predictions: bool = False) -> dict | None:
+        """The stored record, or None; predictions=True reads its predictions file into it (`with_predictions`)."""
         path = self.record_path(record_id)
-        return self._read(path) if path.is_file() else None
+        if not path.is_file():
+            return None
+        record = self._read(path)
+        return self.with_predictions(record) if predictions else record
 
     def put(self, record: Mapping[str, Any]) -> Path:
-        """Validate and atomically write one record; its file name is its id."""
+        """Validate and atomically write one record; its file name is its id. Predictions given inline go to their
+        Parquet file first (named by its content), so the record never points at a file that is not complete."""
         record = dict(record, schema=records.SCHEMA)
         record["id"] = records.record_id(record)
+        if records.is_inline(record.get("predictions")):
+            record["predictions"] = self._write_predictions(record["id"], record["predictions"])
         records.validate(record, where=f"(about to be written for {record['model']['name']})")
         path = self.record_path(record["id"])
+        before = self._old_predictions(path)
         atomic_write_text(path, json.dumps(record, ensure_ascii=False, indent=1) + "\n")
+        new = (record.get("predictions") or {}).get("file")
+        if before and before != new:  # the cell was rewritten with other predictions: its old file is nobody's
+            with contextlib.suppress(OSError):
+                (self.predictions_dir / before).unlink()
         return path
+
+    def _old_predictions(self, path: Path) -> str | None:
+        try:
+            ref = json.loads(path.read_bytes()).get("predictions")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return ref.get("file") if isinstance(ref, dict) and isinstance(ref.get("file"), str) else None
+
+    def _write_predictions(self, record_id: str, pred: Mapping[str, Any]) -> dict:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({"id": pa.array([str(i) for i in pred["ids"]], pa.string()),
+                          "label": pa.array(pred["labels"], pa.int64()),
+                          "predicted": pa.array(pred["predicted"], pa.int64())})
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        data = sink.getvalue().to_pybytes()
+        digest = hashlib.sha256(data).hexdigest()
+        name = f"{record_id}-{digest[:16]}.parquet"
+        atomic_write_bytes(self.predictions_dir / name, data)
+        return {"file": name, "n": table.num_rows, "sha256": digest}
+
+    def with_predictions(self, record: dict) -> dict:
+        """The record with its predictions inline ({"ids", "labels", "predicted"}), read from its Parquet file and
+        checked against the record's sha256; records of schema 1 already hold them. CorruptRecord (one line naming
+        the file) when the file is missing or damaged."""
+        ref = record.get("predictions")
+        if ref is None or records.is_inline(ref):
+            return record
+        path = self.predictions_dir / ref["file"]
+        rerun = "delete its record and run again to recompute the cell"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise records.CorruptRecord(f"missing predictions file {path} of record {record['id']} ({rerun})") from None
+        if hashlib.sha256(data).hexdigest() != ref["sha256"]:
+            raise records.CorruptRecord(f"damaged predictions file {path}: its sha256 differs from the one record "
+                                        f"{record['id']} stored ({rerun})")
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(pa.BufferReader(data))
+            pred = {"ids": table.column("id").to_pylist(), "labels": table.column("label").to_pylist(),
+                    "predicted": table.column("predicted").to_pylist()}
+        except (pa.ArrowException, KeyError) as e:
+            raise records.CorruptRecord(f"damaged predictions file {path}: {e} ({rerun})") from None
+        if len(pred["ids"]) != ref["n"]:
+            raise records.CorruptRecord(f"damaged predictions file {path}: {len(pred['ids'])} rows, its record says "
+                                        f"{ref['n']} ({rerun})")
+        return {**record, "predictions": pred}
 
     def lease(self, name: str):
         """The lease on `name` (a `noisebench.lease.Lease`), or None while a live process holds it."""
@@ -158,9 +229,24 @@ class ResultsStore:
         return held
 
     def mark_complete(self, unit_id: str, record_ids: list[str]) -> Path:
-        """Write the unit's completion marker (after all its records): the records it completed."""
+        """Write the unit's completion marker (after all its records): the records it completed, and their index —
+        per record file its stat stamp and `records.summary` (a reader uses an entry only while the file's stamp is
+        unchanged, so a record rewritten later is read again; see report.loading)."""
+        summaries = {}
+        for rid in sorted(set(record_ids)):
+            path = self.record_path(rid)
+            with contextlib.suppress(FileNotFoundError, records.CorruptRecord):
+                stamp = stat_stamp(os.stat(path))
+                summaries[path.name] = (stamp, records.summary(self._read(path)))
+        # The fields every record of the unit shares (model, dataset, training, seed…) are written once.
+        first = next(iter(summaries.values()))[1] if summaries else {}
+        common = {k: v for k, v in first.items() if all(s.get(k, _ABSENT) == v for _, s in summaries.values())}
+        index = {name: [*stamp, {k: v for k, v in s.items() if k not in common}]
+                 for name, (stamp, s) in summaries.items()}
+        doc = {"unit": unit_id, "records": sorted(record_ids), "summary_version": records.SUMMARY_VERSION,
+               "common": common, "index": index}
         path = self.units_dir / f"{unit_id}.json"
-        atomic_write_text(path, json.dumps({"unit": unit_id, "records": sorted(record_ids)}) + "\n")
+        atomic_write_text(path, json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
         return path
 
     def complete(self, unit_id: str, record_ids: list[str]) -> bool:
@@ -195,12 +281,14 @@ class ResultsStore:
         names = sorted(n for n in os.listdir(self.records_dir) if n.endswith(".json") and not n.startswith("."))
         return [self.records_dir / n for n in names]
 
-    def load(self, *, strict: bool = True) -> tuple[list[dict], list[tuple[Path, str]]]:
-        """All records, sorted by id. Corrupt files raise (strict) or are returned as (path, reason)."""
+    def load(self, *, strict: bool = True, predictions: bool = False) -> tuple[list[dict], list[tuple[Path, str]]]:
+        """All records, sorted by id (with their predictions inline when asked). Corrupt files raise (strict) or
+        are returned as (path, reason)."""
         good, bad = [], []
         for path in self.paths():
             try:
-                good.append(self._read(path))
+                record = self._read(path)
+                good.append(self.with_predictions(record) if predictions else record)
             except records.CorruptRecord as e:
                 if strict:
                     raise
@@ -214,6 +302,12 @@ class ResultsStore:
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise records.CorruptRecord(f"corrupt result record {path}: not valid JSON ({e})") from None
         return records.validate(data, where=str(path))
+
+
+def stat_stamp(st: os.stat_result) -> list[int]:
+    """What identifies one version of a file: size, modification time (ns), inode (an atomic replace makes a new
+    inode, so a rewritten record never matches the stamp of the file it replaced)."""
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
 def open_store(root: str | os.PathLike, *, must_exist: bool = False) -> ResultsStore:

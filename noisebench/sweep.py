@@ -21,21 +21,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import gc
 import json
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from noisebench.errors import RunError, UsageError
 from noisebench.records import short_hash
-
-if TYPE_CHECKING:
-    from noisebench.models.base import Classifier
-    from noisebench.train import TrainConfig, TrainResult
 
 SCHEMA = "noisebench.sweep/1"
 DEFAULT_RANKS = (8, 16, 32)
@@ -70,19 +65,6 @@ def grid(ranks: Sequence[int], targets: Sequence[str], lrs: Sequence[float]) -> 
 
 def point_key(point: dict) -> str:
     return f"r{point['lora_rank']}-{point['lora_targets']}-a{point['lora_alpha']}-lr{point['lr']:g}"
-
-
-def attempt_plan(config: TrainConfig) -> list[TrainConfig]:
-    """TrainConfigs to try in order: as given; half micro-batch × twice accumulation (even batch sizes only);
-    that plus gradient checkpointing (or the original plus checkpointing when the batch cannot be halved)."""
-    plan = [config]
-    smaller = config
-    if config.batch_size >= 2 and config.batch_size % 2 == 0:
-        smaller = dataclasses.replace(config, batch_size=config.batch_size // 2, grad_accum=config.grad_accum * 2)
-        plan.append(smaller)
-    if not config.gradient_checkpointing:
-        plan.append(dataclasses.replace(smaller, gradient_checkpointing=True))
-    return plan
 
 
 def choose(entries: Sequence[dict]) -> dict | None:
@@ -122,38 +104,6 @@ def load_choice(path: str | Path, data: dict | None = None) -> dict:
     return {k: choice[k] for k in ("lora_rank", "lora_targets", "lora_alpha", "lr")}
 
 
-def train_with_fallback(build: Callable[[], Classifier], fit: Callable[..., TrainResult], config: TrainConfig, *,
-                        train, validation, seed: int, device: Any) -> tuple[TrainResult | None, list[dict]]:
-    """Train along `attempt_plan(config)`, rebuilding the model for each attempt, until one fits in memory.
-
-    Returns (TrainResult or None when every attempt ran out of memory, the attempts made). Only
-    torch.OutOfMemoryError is caught; anything else propagates.
-    """
-    import torch
-
-    attempts = []
-    for cfg in attempt_plan(config):
-        step = {"batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum,
-                "gradient_checkpointing": cfg.gradient_checkpointing}
-        clf = None
-        try:
-            clf = build()
-            result = fit(clf, train, validation, cfg, seed=seed, device=device)
-        except torch.OutOfMemoryError:
-            attempts.append({**step, "outcome": "oom"})
-            result = None
-        else:
-            attempts.append({**step, "outcome": "ok"})
-        finally:
-            del clf
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        if result is not None:
-            return result, attempts
-    return None, attempts
-
-
 def run_sweep(settings: SweepSettings, *, fit: Callable[..., Any] | None = None,
               echo: Callable[[str], None] = lambda line: None) -> tuple[dict, Path]:
     """Run (or resume) a sweep; returns (the sweep document as stored, its path).
@@ -167,7 +117,6 @@ def run_sweep(settings: SweepSettings, *, fit: Callable[..., Any] | None = None,
     from noisebench.provenance import environment, stamp
     from noisebench.store import ResultsStore, atomic_write_text
 
-    fit = fit or training.fit
     spec = resolve_model(settings.model)
     if "lora" not in spec.recipes:
         raise UsageError(f"model {spec.name!r} has no lora recipe (recipes: {', '.join(spec.recipes)}); "
@@ -216,9 +165,9 @@ def run_sweep(settings: SweepSettings, *, fit: Callable[..., Any] | None = None,
             echo(f"[{n}/{len(points)}] {key}: training")
             started = time.perf_counter()
             try:
-                result, attempts = train_with_fallback(
-                    functools.partial(build_classifier, spec, options, device), fit, config,
-                    train=dataset.train, validation=dataset.validation, seed=settings.seed, device=device)
+                _, result, attempts = training.train_with_fallback(
+                    functools.partial(build_classifier, spec, options, device), config, train=dataset.train,
+                    validation=dataset.validation, seed=settings.seed, device=device, fitter=fit)
             except RunError as e:  # a diverged or otherwise failed run: recorded, retried on re-run
                 entries[key] = {"key": key, **point, "status": "failed", "error": str(e),
                                 "seconds": time.perf_counter() - started}

@@ -21,12 +21,13 @@ the caller's RNG state is untouched. Head and LoRA initialisation come from `Mod
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import inspect
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -413,3 +414,49 @@ def fit(clf: Classifier, train: Sequence[Example], validation: Sequence[Example]
     return TrainResult(seconds=time.perf_counter() - start, epochs_run=len(history), best_epoch=best[1],
                        val_accuracy=best[0], val_loss=best[2], trainable_params=trainable_params,
                        total_params=total_params, history=history, precision=precision)
+
+
+def attempt_plan(config: TrainConfig) -> list[TrainConfig]:
+    """TrainConfigs to try in order: as given; half micro-batch × twice accumulation (even batch sizes only);
+    that plus gradient checkpointing (or the original plus checkpointing when the batch cannot be halved)."""
+    plan = [config]
+    smaller = config
+    if config.batch_size >= 2 and config.batch_size % 2 == 0:
+        smaller = replace(config, batch_size=config.batch_size // 2, grad_accum=config.grad_accum * 2)
+        plan.append(smaller)
+    if not config.gradient_checkpointing:
+        plan.append(replace(smaller, gradient_checkpointing=True))
+    return plan
+
+
+def train_with_fallback(build: Callable[[], Classifier], config: TrainConfig, *, train: Sequence[Example],
+                        validation: Sequence[Example], seed: int, device: Any,
+                        fitter: Callable[..., TrainResult] | None = None,
+                        progress: Any = None) -> tuple[Classifier | None, TrainResult | None, list[dict]]:
+    """The one training workflow of `run` and `sweep`: `fit` along `attempt_plan(config)`, building the model anew
+    (`build()`) for each attempt, until one fits in memory.
+
+    Returns (the trained classifier, its TrainResult, the attempts made: batch size, gradient accumulation,
+    checkpointing, outcome); (None, None, attempts) when every attempt ran out of memory. Only
+    torch.OutOfMemoryError is caught; anything else propagates. `fitter` defaults to `fit` (tests wrap it).
+    """
+    import torch
+
+    attempts = []
+    for cfg in attempt_plan(config):
+        step = {"batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum,
+                "gradient_checkpointing": cfg.gradient_checkpointing}
+        clf = None
+        try:
+            clf = build()
+            result = (fitter or fit)(clf, train, validation, cfg, seed=seed, device=device, progress=progress)
+        except torch.OutOfMemoryError:
+            attempts.append({**step, "outcome": "oom"})
+            clf = None  # free the failed attempt's weights and activations before the next one
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            continue
+        attempts.append({**step, "outcome": "ok"})
+        return clf, result, attempts
+    return None, None, attempts

@@ -8,6 +8,7 @@ import json
 import math
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import synthetic_results as syn
 from scipy import stats as ss
@@ -43,7 +44,16 @@ def drops(model, noise, rate):
 
 
 def raw_records(results) -> list[dict]:
-    return [json.loads(q.read_text()) for q in sorted((results / "records").glob("*.json"))]
+    """The record files as stored, each with its predictions read straight from its Parquet file (not the store)."""
+    out = []
+    for q in sorted((results / "records").glob("*.json")):
+        rec = json.loads(q.read_text())
+        if isinstance(ref := rec.get("predictions"), dict) and "file" in ref:
+            table = pq.read_table(results / "predictions" / ref["file"])
+            rec["predictions"] = {"ids": table.column("id").to_pylist(), "labels": table.column("label").to_pylist(),
+                                  "predicted": table.column("predicted").to_pylist()}
+        out.append(rec)
+    return out
 
 
 def holm_by_hand(p: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -87,6 +88,67 @@ def test_store_put_is_idempotent_and_leaves_no_temp_files(tmp_path):
     assert len(good) == 1 and not bad
 
 
+def _predictions(n: int = 4) -> dict:
+    return {"ids": [f"ex{i}" for i in range(n)], "labels": [i % 2 for i in range(n)], "predicted": [1] * n}
+
+
+def test_predictions_live_in_a_parquet_file_checked_by_its_digest(tmp_path):
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    store = ResultsStore(tmp_path)
+    rec = _record(predictions=_predictions())
+    store.put(rec)
+    on_disk = json.loads(store.record_path(rec["id"]).read_text())
+    ref = on_disk["predictions"]
+    assert on_disk["schema"] == "noisebench.result/2" and set(ref) == {"file", "n", "sha256"} and ref["n"] == 4
+    path = tmp_path / "predictions" / ref["file"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == ref["sha256"]
+    table = pq.read_table(path)  # read independently of the store
+    assert table.column("id").to_pylist() == rec["predictions"]["ids"]
+    assert table.column("predicted").to_pylist() == [1, 1, 1, 1]
+    assert store.get(rec["id"])["predictions"] == ref  # not read unless asked for
+    assert store.get(rec["id"], predictions=True)["predictions"] == rec["predictions"]
+
+    path.write_bytes(path.read_bytes()[:-3] + b"xyz")  # damaged
+    with pytest.raises(records.CorruptRecord, match="damaged predictions file .*sha256"):
+        store.get(rec["id"], predictions=True)
+    path.unlink()
+    with pytest.raises(records.CorruptRecord, match="missing predictions file"):
+        store.load(predictions=True)
+    good, bad = store.load(strict=False, predictions=True)
+    assert not good and "missing predictions file" in bad[0][1]
+
+
+def test_a_cell_rewritten_with_other_predictions_leaves_one_file(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.put(_record(predictions=_predictions()))
+    store.put(_record(predictions=_predictions()))  # the same bytes: the same file
+    assert len(os.listdir(tmp_path / "predictions")) == 1
+    other = _predictions()
+    other["predicted"] = [0, 0, 0, 0]
+    rec = _record(predictions=other)
+    store.put(rec)
+    files = os.listdir(tmp_path / "predictions")
+    assert files == [store.get(rec["id"])["predictions"]["file"]]
+    assert store.get(rec["id"], predictions=True)["predictions"]["predicted"] == [0, 0, 0, 0]
+
+
+def test_records_of_0_1_with_inline_predictions_are_read_as_they_are(tmp_path):
+    store = ResultsStore(tmp_path)
+    old = _record(schema="noisebench.result/1", predictions=_predictions())
+    (tmp_path / "records").mkdir()
+    text = json.dumps(old)
+    store.record_path(old["id"]).write_text(text)
+    good, bad = store.load(predictions=True)
+    assert not bad and good[0]["predictions"] == old["predictions"] and good[0]["schema"] == "noisebench.result/1"
+    assert store.record_path(old["id"]).read_text() == text and not (tmp_path / "predictions").exists()
+    broken = _record(schema="noisebench.result/0")
+    with pytest.raises(records.CorruptRecord, match="schema is 'noisebench.result/0'"):
+        records.validate(broken)
+
+
 def test_store_names_a_corrupt_record(tmp_path):
     store = ResultsStore(tmp_path)
     store.put(_record())
@@ -158,3 +220,16 @@ def test_help_is_instant_without_heavy_packages():
     for command in commands:  # every command's own help was printed, not an error
         assert f"Usage: noisebench {command} " in proc.stdout, command
     assert "LOADED=[]" in proc.stdout
+
+
+def test_ctrl_c_inside_a_finalizer_still_interrupts_the_command():
+    """Python can only print an exception raised in a __del__; the CLI delivers such a Ctrl-C again, outside it."""
+    import subprocess
+    import sys
+
+    code = ("import signal, sys, time\nfrom noisebench import cli\n"
+            "signal.signal(signal.SIGINT, cli._interrupt_once)\nsys.unraisablehook = cli._unraisable\n"
+            "class Finalizer:\n    def __del__(self):\n        raise KeyboardInterrupt\n"
+            "try:\n    Finalizer()\n    time.sleep(2)\n    print('lost')\nexcept KeyboardInterrupt:\n    print('delivered')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "delivered" and "Traceback" not in proc.stderr, proc.stderr

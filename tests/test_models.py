@@ -390,7 +390,7 @@ def test_recipe_none_evaluates_a_fine_tuned_classifier_as_it_is(tmp_path, capsys
     argv = ["run", "--model", f"hf:{saved}", "--recipe", "none", "--dataset", str(data), "--id-col", "id",
             "--results-dir", str(results), "--seeds", "1", "--noise", "swap", "--rate", "0.1", "--quiet"]
     assert run_cli(argv) == 0, capsys.readouterr().err
-    records = {r["noise"]["name"]: r for r in ResultsStore(results).load()[0]}
+    records = {r["noise"]["name"]: r for r in ResultsStore(results).load(predictions=True)[0]}
     clean = records["clean"]
     assert clean["predictions"]["predicted"] == expected
     assert clean["training"]["config"] == {"recipe": "none"} and clean["training"]["trainable_params"] == 0
@@ -409,7 +409,7 @@ def test_recipe_none_evaluates_a_fine_tuned_classifier_as_it_is(tmp_path, capsys
                   "--dataset", str(data), "--id-col", "id", "--results-dir", str(tmp_path / "r3"), "--seeds", "1",
                   "--noise", "swap", "--rate", "0.1", "--quiet"])
     assert rc == 0, capsys.readouterr().err
-    again = {r["noise"]["name"]: r for r in ResultsStore(tmp_path / "r3").load()[0]}
+    again = {r["noise"]["name"]: r for r in ResultsStore(tmp_path / "r3").load(predictions=True)[0]}
     assert again["clean"]["predictions"]["predicted"] == expected
     assert _json.dumps(again["clean"]["model"]["options"]["label_map"]) == '{"neg": "negative-ish", "pos": "positive-ish"}'
 

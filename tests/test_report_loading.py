@@ -31,7 +31,7 @@ def results(tmp_path):
 
 
 def test_same_records_as_the_store_with_and_without_cache(results):
-    store_good, store_bad = ResultsStore(results).load(strict=False)
+    store_good, store_bad = ResultsStore(results).load(strict=False, predictions=True)
     full, bad = load_records(results, predictions=True)
     assert full == store_good and bad == store_bad == []
     assert not (results / CACHE_NAME).exists()  # whole records are never cached
@@ -133,3 +133,53 @@ def test_results_of_0_1_load_alone_but_are_never_pooled_with_versioned_ones(tmp_
     # every old record, and the three new noisy ones: the synthetic noises (char-swap, keyboard) are not this code's
     assert f"left out {len(old) + 3} record(s)" in captured.err
     assert len(json.loads(captured.out)["models"]) >= 1
+
+
+def _mark_units(results) -> None:
+    """Completion markers as a run writes them: one per (model, recipe, dataset, seed), listing its records."""
+    store = ResultsStore(results)
+    units: dict[tuple, list[str]] = {}
+    for rec in store.load()[0]:
+        units.setdefault((rec["model"]["name"], rec["model"]["recipe"], rec["dataset"]["name"], rec["seed"]),
+                         []).append(rec["id"])
+    for i, ids in enumerate(units.values()):
+        store.mark_complete(f"unit{i:03d}", ids)
+
+
+def _counting_parses(monkeypatch) -> list[str]:
+    from noisebench.report import loading
+
+    parsed: list[str] = []
+    real = loading._parse_many
+    monkeypatch.setattr(loading, "_parse_many", lambda f, n, p: parsed.extend(n) or real(f, n, p))
+    return parsed
+
+
+def test_unit_index_is_read_instead_of_the_record_files(results, monkeypatch):
+    expected = load_records(results, use_cache=False)
+    _mark_units(results)
+    parsed = _counting_parses(monkeypatch)
+    assert load_records(results) == expected
+    assert parsed == [] and not (results / CACHE_NAME).exists()  # everything came from the units' index
+
+    path = next(p for p in sorted((results / "records").glob("*.json")) if json.loads(p.read_text())["metrics"])
+    data = json.loads(path.read_text())
+    data["metrics"]["accuracy"] = 0.321  # rewritten after its unit's marker: the index entry no longer applies
+    path.write_text(json.dumps(data))
+    good, _ = load_records(results)
+    assert parsed == [path.name]
+    assert next(r for r in good if r["id"] == data["id"])["metrics"]["accuracy"] == 0.321
+
+
+def test_unit_index_of_another_summary_version_is_ignored(results, monkeypatch):
+    _mark_units(results)
+    for marker in (results / "units").glob("*.json"):
+        doc = json.loads(marker.read_text())
+        doc["summary_version"] = -1
+        for entry in doc["index"].values():
+            entry[3]["metrics"] = {"accuracy": 0.0, "macro_f1": 0.0, "n": 1}  # must not be trusted
+        marker.write_text(json.dumps(doc))
+    expected = load_records(results, use_cache=False)
+    parsed = _counting_parses(monkeypatch)
+    assert load_records(results) == expected
+    assert len(parsed) == 74

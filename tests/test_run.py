@@ -34,7 +34,7 @@ def base_args(data: Path, results: Path, model: str = "bert-tiny") -> list[str]:
 
 
 def load(results: Path) -> list[dict]:
-    return ResultsStore(results).load(strict=True)[0]
+    return ResultsStore(results).load(strict=True, predictions=True)[0]
 
 
 def cells(records: list[dict]) -> set[tuple]:

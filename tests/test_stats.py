@@ -26,6 +26,18 @@ def test_t_interval_matches_scipy_and_hand_computation():
     assert (est.level, est.method, est.n) == (0.95, "t", 5)
 
 
+def test_t_quantile_without_scipy_matches_scipy():
+    """Integer degrees of freedom use the finite series of A&S 26.7.3/26.7.4 and Newton's method, not scipy."""
+    from scipy import special
+
+    for k in [*range(1, 60), 99, 100, 101, 250, 999, 1000]:
+        for level in (0.5, 0.6, 0.8, 0.9, 0.95, 0.99, 0.999):
+            ours = stats._t_quantile_integer(level, k)
+            assert ours == pytest.approx(float(special.stdtrit(k, (1 + level) / 2)), rel=1e-12, abs=0), (k, level)
+    assert stats.t_quantile(0.95, 4) == pytest.approx(2.7764451051977987, rel=1e-13)  # by hand, above
+    assert stats.t_quantile(0.95, 2.5) == pytest.approx(float(special.stdtrit(2.5, 0.975)), rel=1e-13)  # scipy
+
+
 @pytest.mark.parametrize("level", [0.8, 0.9, 0.99])
 def test_t_interval_other_levels(level):
     values = [0.5, 0.61, 0.58, 0.7]

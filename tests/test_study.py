@@ -15,6 +15,7 @@ from reviews_data import write_data
 
 from noisebench.cli import run_cli
 from noisebench.errors import UsageError
+from noisebench.store import ResultsStore
 from noisebench.study import load_study
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,11 +49,9 @@ name = "bert-tiny"
 
 
 def _records(results: Path) -> dict:
-    out = {}
-    for p in (results / "records").glob("*.json"):
-        r = json.loads(p.read_text())
-        out[r["id"]] = (r["status"], r["metrics"], r["predictions"], r["realized"])
-    return out
+    records, bad = ResultsStore(results).load(strict=False, predictions=True)
+    assert not bad, bad
+    return {r["id"]: (r["status"], r["metrics"], r["predictions"], r["realized"]) for r in records}
 
 
 def test_every_problem_of_a_study_file_is_reported_at_once_with_its_key(tmp_path):

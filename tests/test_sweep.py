@@ -44,12 +44,12 @@ def test_default_grid_is_the_studys():
 
 
 def test_attempt_plan_keeps_the_effective_batch():
-    from noisebench.train import TrainConfig
+    from noisebench.train import TrainConfig, attempt_plan
 
-    plan = sweep.attempt_plan(TrainConfig(batch_size=32, grad_accum=1))
+    plan = attempt_plan(TrainConfig(batch_size=32, grad_accum=1))
     assert [(c.batch_size, c.grad_accum, c.gradient_checkpointing) for c in plan] == [
         (32, 1, False), (16, 2, False), (16, 2, True)]
-    odd = sweep.attempt_plan(TrainConfig(batch_size=5))
+    odd = attempt_plan(TrainConfig(batch_size=5))
     assert [(c.batch_size, c.grad_accum, c.gradient_checkpointing) for c in odd] == [(5, 1, False), (5, 1, True)]
 
 

@@ -99,7 +99,7 @@ def report(
                             bootstrap_seed=DEFAULT_BOOTSTRAP_SEED if bootstrap_seed is None else bootstrap_seed,
                             compare=compare, compare_test=compare_test, mcnemar=mcnemar)
     rep.check_settings(settings)
-    records, skipped = rep.load(results_dir, skip_corrupt=skip_corrupt, predictions=settings.needs_predictions)
+    records, skipped = rep.load(results_dir, skip_corrupt=skip_corrupt)
     _warn_skipped(skipped)
     if current:
         records, left = rep.current(records)
@@ -109,6 +109,8 @@ def report(
             raise UsageError(f"--current: no records of this code's versions in {results_dir} (run `noisebench run`)")
     filters = {"dataset": rep.parse_list(dataset), "model": rep.parse_list(model), "noise": rep.parse_list(noise)}
     selected = rep.select(records, f"the results in {results_dir}", **filters)
+    if settings.needs_predictions:
+        selected = rep.with_predictions(results_dir, selected)
     report_ = rep.make_report(selected, settings, filters, skipped)
     color, width = _terminal() if out is None else (False, None)
     _emit(rep.render(report_, fmt, color=color, width=width, layout=layout), out, f"the {fmt} report")
@@ -161,10 +163,13 @@ def check(
     settings = rep.Settings(metric=metric, ci=s["ci"], level=float(s["level"]),
                             **{k: boot[v] for k, v in (("bootstrap_seed", "seed"), ("resamples", "resamples"))
                                if isinstance(boot.get(v), int)})
-    records, skipped = rep.load(results_dir, skip_corrupt=skip_corrupt, predictions=settings.needs_predictions)
+    records, skipped = rep.load(results_dir, skip_corrupt=skip_corrupt)
     _warn_skipped(skipped)
     filters = {k: list(v) for k, v in data.get("filters", {}).items()}
-    current = to_json(rep.make_report(rep.matching(records, filters), settings, filters, skipped))
+    records = rep.matching(records, filters)
+    if settings.needs_predictions:
+        records = rep.with_predictions(results_dir, records)
+    current = to_json(rep.make_report(records, settings, filters, skipped))
     result = chk.compare(data, current, metric, tolerance, require_significant, margin)
     color, width = _terminal()
     typer.echo(chk.render_table(result, color=color, width=width), nl=False)

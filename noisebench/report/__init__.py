@@ -15,8 +15,8 @@ from pathlib import Path
 
 from noisebench.errors import UsageError, did_you_mean, unknown_name
 from noisebench.records import CLEAN, rate_text
-from noisebench.report.aggregate import METRICS, Report, Settings, arm_of, build, noise_of
-from noisebench.report.loading import load_records
+from noisebench.report.aggregate import METRICS, ArmKey, NoiseKey, Report, Settings, build, record_keys
+from noisebench.report.loading import load_records, paused_gc
 from noisebench.stats import METHODS
 
 FORMATS = ("table", "markdown", "csv", "latex", "json", "html")
@@ -53,6 +53,22 @@ def load(results_dir: str | os.PathLike, *, skip_corrupt: bool = False,
     if not good:
         raise UsageError(f"no readable results in {root} ({len(skipped)} corrupt record(s) skipped)")
     return good, skipped
+
+
+def with_predictions(results_dir: str | os.PathLike, records: list[dict]) -> list[dict]:
+    """These (selected) records in full, each with its per-example predictions: read only for the records a
+    statistic needs, not for the whole store. UsageError (one line) for a record or predictions file that is gone
+    or damaged."""
+    from noisebench.store import ResultsStore
+
+    store = ResultsStore(results_dir)
+    out = []
+    for rec in records:
+        full = store.get(rec["id"], predictions=True)
+        if full is None:
+            raise UsageError(f"record {rec['id']} disappeared from {store.records_dir} while reporting; run again")
+        out.append(full)
+    return out
 
 
 def _values(records: list[dict], name: str) -> set[str]:
@@ -132,19 +148,19 @@ def _code_versions(record: dict) -> tuple[str, str]:
     return f"training v{v.get('training')}, weights {v.get('model')}", noise
 
 
-def version_conflicts(records: list[dict]) -> list[str]:
+def version_conflicts(records: list[dict], keys: list[tuple[ArmKey, NoiseKey | None]] | None = None) -> list[str]:
     """Where records that a report would pool were computed by different code: an arm (model, recipe, options,
     training config, dataset) whose records differ in training-code version or weights, or a condition whose
-    seeds differ in noise-implementation versions. One line per conflict; [] when everything agrees."""
+    seeds differ in noise-implementation versions. One line per conflict; [] when everything agrees. `keys`: the
+    records' `record_keys`, when the caller has them."""
     arms: dict[tuple, dict[str, int]] = {}
     cells: dict[tuple, dict[str, int]] = {}
-    for rec in records:
+    for rec, (arm, noise_key) in zip(records, keys or record_keys(records), strict=True):
         code, noise = _code_versions(rec)
-        arm = arm_of(rec)
         arms.setdefault(arm, {}).setdefault(code, 0)
         arms[arm][code] += 1
-        if rec["noise"]["name"] != CLEAN:
-            cell = (arm, noise_of(rec))
+        if noise_key is not None:
+            cell = (arm, noise_key)
             cells.setdefault(cell, {}).setdefault(noise, 0)
             cells[cell][noise] += 1
     out = []
@@ -190,14 +206,16 @@ def make_report(records: list[dict], settings: Settings, filters: dict[str, list
     """Aggregate selected records (and run comparisons when settings.compare names a reference model). Records of
     different code versions are never pooled: a UsageError names the conflicts (see `version_conflicts`)."""
     check_settings(settings)
-    conflicts = version_conflicts(records)
+    keys = record_keys(records)
+    conflicts = version_conflicts(records, keys)
     if conflicts:
         more = f"; and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
         raise UsageError("cannot pool results computed by different code versions: " + "; ".join(conflicts[:3])
                          + more + ". `noisebench report --current` reports only the records of this code (older "
                          "ones are never reused: `noisebench run` with the same options recomputes them), or move "
                          "the older records out of the results directory")
-    report = build(records, settings, filters)
+    with paused_gc():
+        report = build(records, settings, filters, keys)
     report.skipped = list(skipped or [])
     if settings.compare:
         from noisebench.report.compare import compare

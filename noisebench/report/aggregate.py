@@ -128,8 +128,25 @@ class Report:
     def datasets(self) -> list[str]:
         return sorted({row.arm.dataset for row in self.rows})
 
+    _by_dataset: dict[str, tuple[list[Row], list[Cell]]] | None = field(default=None, init=False, repr=False,
+                                                                         compare=False)
+
+    def _of(self, dataset: str) -> tuple[list[Row], list[Cell]]:
+        """One dataset's rows and cells, indexed once (a report of many datasets asks for each dataset's)."""
+        if self._by_dataset is None:
+            index: dict[str, tuple[list[Row], list[Cell]]] = {}
+            for row in self.rows:
+                index.setdefault(row.arm.dataset, ([], []))[0].append(row)
+            for (arm, _), cell in self.cells.items():
+                index.setdefault(arm.dataset, ([], []))[1].append(cell)
+            self._by_dataset = index
+        return self._by_dataset.get(dataset, ([], []))
+
     def rows_of(self, dataset: str) -> list[Row]:
-        return [row for row in self.rows if row.arm.dataset == dataset]
+        return self._of(dataset)[0]
+
+    def cells_of(self, dataset: str) -> list[Cell]:
+        return self._of(dataset)[1]
 
     def across_datasets(self) -> list[dict]:
         """Per model (its label) and noise, the mean drop over the noise's rates on each dataset, side by side:
@@ -159,8 +176,8 @@ class Report:
         if not n or not cleans:
             return None
         p = sum(cleans) / len(cleans)
-        drops = [(d.sd, len(c.paired)) for (a, _), c in self.cells.items()
-                 if a.dataset == dataset and (d := c.estimates[m]["drop"]) is not None and d.sd is not None]
+        drops = [(d.sd, len(c.paired)) for c in self.cells_of(dataset)
+                 if (d := c.estimates[m]["drop"]) is not None and d.sd is not None]
         out = {"n": n, "accuracy": p, "half_width": stats.accuracy_half_width(p, n, self.settings.level),
                "sd": None, "seeds": None, "mde": None}
         if drops:
@@ -207,6 +224,21 @@ def arm_of(record: dict) -> ArmKey:
 def noise_of(record: dict) -> NoiseKey:
     noise = record["noise"]
     return noise["name"], records.rate_key(noise["rate"]), _variant(noise["options"])
+
+
+def record_keys(records: list[dict]) -> list[tuple[ArmKey, NoiseKey | None]]:
+    """(arm_of, noise_of or None for the clean condition) of each record, computed once per report. Records read
+    from one unit's index share their model, training and dataset sections (report.loading), so arms are memoised
+    on those objects' identities — valid here, where every record (hence every id) stays alive."""
+    arms: dict[tuple[int, int, int], ArmKey] = {}
+    out: list[tuple[ArmKey, NoiseKey | None]] = []
+    for rec in records:
+        shared = (id(rec["model"]), id(rec["training"]), id(rec["dataset"]))
+        arm = arms.get(shared)
+        if arm is None:
+            arm = arms[shared] = arm_of(rec)
+        out.append((arm, None if rec["noise"]["name"] == CLEAN else noise_of(rec)))
+    return out
 
 
 def created_of(record: dict) -> str:
@@ -288,22 +320,22 @@ def _labels(keys, group, name) -> dict:
     return {k: name(k) + (f" #{k[-1]}" if len(variants[(group(k), name(k))]) > 1 else "") for k in keys}
 
 
-def build(records: list[dict], settings: Settings, filters: dict[str, list[str]] | None = None) -> Report:
-    """Aggregate already-filtered, validated records into a Report (see the module docstring for the rules)."""
+def build(records: list[dict], settings: Settings, filters: dict[str, list[str]] | None = None,
+          keyed: list[tuple[ArmKey, NoiseKey | None]] | None = None) -> Report:
+    """Aggregate already-filtered, validated records into a Report (see the module docstring for the rules);
+    `keyed`: their `record_keys`, when the caller has them."""
     est = _Estimator(settings)
     clean: dict[ArmKey, dict[int, dict]] = defaultdict(dict)  # arm key → seed → clean record
     noisy: dict[ArmKey, dict[NoiseKey, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))  # arm → noise → seed
-    for rec in records:
-        if rec["noise"]["name"] == CLEAN:
-            clean[arm_of(rec)][rec["seed"]] = rec
-        else:
-            noisy[arm_of(rec)][noise_of(rec)][rec["seed"]] = rec
-
     # Models in the order the run named them (the run writes a model's records before the next model's, so the
     # first record of each arm gives that order); records written at the same time fall back to the names.
     first: dict[ArmKey, str] = {}
-    for rec in records:
-        arm_key, created = arm_of(rec), created_of(rec)
+    for rec, (arm_key, noise_key) in zip(records, keyed or record_keys(records), strict=True):
+        if noise_key is None:
+            clean[arm_key][rec["seed"]] = rec
+        else:
+            noisy[arm_key][noise_key][rec["seed"]] = rec
+        created = created_of(rec)
         if arm_key not in first or created < first[arm_key]:
             first[arm_key] = created
     arm_keys = sorted(set(clean) | set(noisy), key=lambda k: (k[0], first.get(k, ""), k))
@@ -334,13 +366,15 @@ def build(records: list[dict], settings: Settings, filters: dict[str, list[str]]
 
     # The header's realized level: mean unit fraction over every ok noisy record of the condition (all arms, seeds).
     realized, realized_steps = {}, {}
+    noisy_by_ds: dict[str, list] = defaultdict(list)  # dataset → its arms' {noise → seed → record}
+    for arm_key, by_noise in noisy.items():
+        noisy_by_ds[arm_key[0]].append(by_noise)
     for ds, ds_noises in noises.items():
         for noise in ds_noises:
             ok_records = []
-            for arm_key, by_noise in noisy.items():
-                if arm_key[0] == ds:
-                    by_seed = by_noise.get((noise.name, noise.rate, noise.variant), {})
-                    ok_records += [by_seed[s] for s in sorted(by_seed) if by_seed[s]["status"] == "ok"]
+            for by_noise in noisy_by_ds[ds]:
+                by_seed = by_noise.get((noise.name, noise.rate, noise.variant), {})
+                ok_records += [by_seed[s] for s in sorted(by_seed) if by_seed[s]["status"] == "ok"]
             fractions = [v for r in ok_records if (v := _number((r.get("realized") or {}).get("unit_fraction")))
                          is not None]
             key = f"realized|{ds}|{noise.name}|{noise.rate!r}|{noise.variant}"
@@ -464,8 +498,11 @@ def _cell(arm: Arm, noise: Noise, expected, ok_clean, by_seed, est: _Estimator) 
 
 
 def _mark_most_robust(rows: list[Row], noises: dict[str, list[Noise]], cells) -> None:
+    arms_by_ds: dict[str, list[Arm]] = defaultdict(list)
+    for row in rows:
+        arms_by_ds[row.arm.dataset].append(row.arm)
     for ds, ds_noises in noises.items():
-        arms = [row.arm for row in rows if row.arm.dataset == ds]
+        arms = arms_by_ds[ds]
         for noise in ds_noises:
             for m in METRICS:
                 contenders = [cells[(a, noise)] for a in arms if cells[(a, noise)].estimates[m]["drop"] is not None]

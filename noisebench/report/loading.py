@@ -1,33 +1,34 @@
-"""Fast record loading for reports: the store's validation, plus a summary cache so repeated reports stay fast.
+"""Fast record loading for reports: the store's validation, without parsing one file per record when it can.
 
-Parsing dominates a report on a large results directory: a record with 872 stored predictions is ~22 kB of JSON
-(0.3 ms to parse), and the predictions are needed only for McNemar tests. So `load_records` keeps, next to the
-records, a cache of the validated records' summaries (`summary`: without predictions, provenance, timing):
+A report reads record summaries (`records.summary`: no predictions, provenance, timing). Opening and parsing one
+small file per cell costs ~50 µs here, 5 s for 100,000 cells, so summaries are also kept in two kinds of index:
 
-    <results>/.report-cache.json   {"version": ..., "entries": {"<file name>": [size, mtime_ns, inode, record]}}
+    <results>/units/<unit>.json    written by the run with a unit's completion marker: its records' summaries
+    <results>/.report-cache.json   written by a report: summaries of the records no unit index covers (units still
+                                   running, sweeps, stores of 0.1)
 
-A cache entry is used only when the record file's size, modification time (ns) and inode are unchanged; the store
-replaces files atomically (`os.replace`: a new inode), so a rewritten or hand-edited record is always re-read and
-re-validated. Corrupt records are never cached: every run re-reads and names them. The cache is rebuilt when the
-noisebench version or the record schema changes, ignored when unreadable, and skipped silently when the directory
-is read-only. Deleting it is always safe.
+Both hold {"<file name>": [size, mtime_ns, inode, summary]}. An entry is used only while the record file's stat
+stamp is unchanged; the store replaces files atomically (a new inode), so a rewritten or hand-edited record is
+always re-read and re-validated. Corrupt records are never indexed: every run re-reads and names them. An index of
+another summary version is ignored; the cache is rebuilt when the noisebench version or the record schema changes,
+ignored when unreadable, and skipped silently when the directory is read-only. Deleting either is always safe.
+Per-example predictions (Parquet) are read only with predictions=True.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from noisebench import __version__, records
-from noisebench.store import ResultsStore, atomic_write_text
+from noisebench.store import ResultsStore, atomic_write_text, stat_stamp
 
 CACHE_NAME = ".report-cache.json"
-CACHE_VERSION = f"noisebench {__version__} / {records.SCHEMA} / cache 3"  # bump when summary() or validation changes
-
-
-def _stamp(st: os.stat_result) -> list[int]:
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+CACHE_VERSION = f"noisebench {__version__} / {records.SCHEMA} / summary {records.SUMMARY_VERSION}"
 
 
 def _read_cache(path: Path) -> dict:
@@ -49,15 +50,6 @@ def _parse(path: Path) -> dict:
     return records.validate(data, where=str(path))
 
 
-def summary(record: dict) -> dict:
-    """The fields a report reads: everything but predictions, provenance, timing and per-class F1 (validated before)."""
-    out = {k: v for k, v in record.items() if k not in ("predictions", "provenance", "timing")}
-    out["created"] = (record.get("provenance") or {}).get("created")  # the report orders models by it
-    if isinstance(record.get("metrics"), dict):
-        out["metrics"] = {k: v for k, v in record["metrics"].items() if k != "per_class_f1"}
-    return out
-
-
 def record_names(store: ResultsStore) -> list[str]:
     """Names of the same files as `store.paths()` (records/*.json, no dot-files), sorted. Strings, not Path objects:
     sorting and joining 10^4 Paths costs more than the rest of a warm report's loading."""
@@ -68,19 +60,22 @@ def record_names(store: ResultsStore) -> list[str]:
 
 
 def _parse_many(folder: str, names: list[str], predictions: bool) -> list[tuple[str, dict | None, str | None]]:
-    """Parse and validate record files: [(name, record or its summary, None) or (name, None, corruption reason)]."""
+    """Parse and validate record files: [(name, record with its predictions or its summary, None) or
+    (name, None, corruption reason)]."""
+    store = ResultsStore(Path(folder).parent)
     out: list[tuple[str, dict | None, str | None]] = []
     for name in names:
         try:
             rec = _parse(Path(folder) / name)
+            rec = store.with_predictions(rec) if predictions else records.summary(rec)
         except records.CorruptRecord as e:
             out.append((name, None, str(e)))
             continue
-        out.append((name, rec if predictions else summary(rec), None))
+        out.append((name, rec, None))
     return out
 
 
-# Cold loads parse every file (~0.3 ms each with stored predictions): from this many files on, worker processes
+# Loads without an index parse every file: from this many files on, worker processes
 # share the parsing, one per FILES_PER_WORKER files up to the CPU count (at most 8).
 PARALLEL_FROM = 2000
 FILES_PER_WORKER = 1000
@@ -126,22 +121,46 @@ def _parse_all(folder: str, names: list[str], predictions: bool) -> list[tuple[s
     return out
 
 
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector: building 10^5 acyclic records (JSON trees) otherwise triggers it
+    over and over, each pass walking every object made so far (measured: 45% of loading 100,000 summaries)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def load_records(root: str | os.PathLike, *, predictions: bool = False,
                  use_cache: bool = True) -> tuple[list[dict], list[tuple[Path, str]]]:
     """Like `ResultsStore(root).load(strict=False)`: (records sorted by file name, [(path, reason)] of corrupt files).
 
     predictions=False returns `summary(record)`s (and allows the cache); True returns whole records.
     """
+    with paused_gc():
+        return _load_records(root, predictions=predictions, use_cache=use_cache)
+
+
+def _load_records(root: str | os.PathLike, *, predictions: bool,
+                  use_cache: bool) -> tuple[list[dict], list[tuple[Path, str]]]:
     store = ResultsStore(root)
     cache_path = store.root / CACHE_NAME
+    indexed = unit_index(store) if use_cache and not predictions else {}
     cached = _read_cache(cache_path) if use_cache and not predictions else {}
     folder = str(store.records_dir)
     stamps, todo = {}, []
     for name in record_names(store):
         try:
-            stamps[name] = _stamp(os.stat(os.path.join(folder, name)))
+            stamps[name] = stat_stamp(os.stat(os.path.join(folder, name)))
         except FileNotFoundError:  # removed between listing and reading
             continue
+        hit = indexed.get(name)
+        if hit and hit[:3] == stamps[name]:
+            continue
+        indexed.pop(name, None)
         hit = cached.get(name)
         if not (hit and hit[:3] == stamps[name]):
             todo.append(name)
@@ -150,6 +169,9 @@ def load_records(root: str | os.PathLike, *, predictions: bool = False,
     bad: list[tuple[Path, str]] = []
     entries: dict[str, list] = {}
     for name, stamp in stamps.items():
+        if name in indexed:
+            good.append(indexed[name][3])
+            continue
         rec, reason = parsed[name] if name in parsed else (cached[name][3], None)
         if rec is None:  # corrupt: a reason, never a record
             bad.append((store.records_dir / name, reason or "unreadable"))
@@ -164,3 +186,24 @@ def load_records(root: str | os.PathLike, *, predictions: bool = False,
         except OSError:
             pass  # a read-only results directory still reports, only without the cache
     return good, bad
+
+
+def unit_index(store: ResultsStore) -> dict[str, list]:
+    """{record file name: [size, mtime_ns, inode, summary]} from every unit's completion marker (store.mark_complete)
+    of this summary version; unreadable markers are skipped (the records they cover are parsed instead)."""
+    out: dict[str, list] = {}
+    if not store.units_dir.is_dir():
+        return out
+    for entry in os.scandir(store.units_dir):
+        if not entry.name.endswith(".json") or entry.name.startswith("."):
+            continue
+        try:
+            doc = json.loads(Path(entry.path).read_bytes())
+        except (OSError, ValueError):
+            continue
+        if not (isinstance(doc, dict) and doc.get("summary_version") == records.SUMMARY_VERSION
+                and isinstance(doc.get("index"), dict) and isinstance(common := doc.get("common"), dict)):
+            continue
+        for name, entry in doc["index"].items():  # [size, mtime_ns, inode, the fields not in common]
+            out[name] = [*entry[:3], {**common, **entry[3]}]
+    return out

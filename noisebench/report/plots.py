@@ -194,7 +194,7 @@ def _across_figure(report: Report):
 
 
 def has_patches(report: Report, ds: str) -> bool:
-    return any(c.patches is not None for (a, _), c in report.cells.items() if a.dataset == ds)
+    return any(c.patches is not None for c in report.cells_of(ds))
 
 
 def _patch_figure(report: Report, ds: str):

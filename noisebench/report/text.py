@@ -184,7 +184,7 @@ def tables(report: Report) -> list[DatasetTable]:
                 flags.update(_flags(line[-1].text))
             rows.append(line)
         title = f"{ds}: {METRIC_NAMES[metric]} (%) under noise"
-        notes = _notes(report, flags, any(c.bold for r in rows for c in r))
+        notes = _notes(report, ds, flags, any(c.bold for r in rows for c in r))
         cut = truncation_text(report, ds)
         if cut:
             notes.append(cut)
@@ -262,8 +262,7 @@ def patch_table(report: Report, dataset: str) -> DatasetTable | None:
 
 def truncation_text(report: Report, dataset: str) -> str | None:
     """A note when any condition's model saw less than its whole inputs (None when nothing was cut)."""
-    cells = [c for (a, _), c in report.cells.items()
-             if a.dataset == dataset and c.truncation and c.truncation["truncated_fraction"] > 0]
+    cells = [c for c in report.cells_of(dataset) if c.truncation and c.truncation["truncated_fraction"] > 0]
     if not cells:
         return None
     worst = max(cells, key=lambda c: c.truncation["truncated_fraction"])  # type: ignore[index]
@@ -307,16 +306,17 @@ def _flags(text: str) -> set[str]:
     return flags
 
 
-def _interval_sizes(report: Report) -> list[int]:
-    """The number of seeds behind every interval shown for the report's metric."""
+def _interval_sizes(report: Report, dataset: str) -> list[int]:
+    """The number of seeds behind every interval one dataset's table shows for the report's metric."""
     m = report.settings.metric
-    sizes = [len(row.clean_ok) for row in report.rows if (e := row.clean[m]) is not None and e.has_interval]
-    sizes += [len(cell.paired) for cell in report.cells.values()
+    sizes = [len(row.clean_ok) for row in report.rows_of(dataset) if (e := row.clean[m]) is not None
+             and e.has_interval]
+    sizes += [len(cell.paired) for cell in report.cells_of(dataset)
               if (d := cell.estimates[m]["drop"]) is not None and d.has_interval]
     return sizes
 
 
-def _notes(report: Report, flags: set[str], any_bold: bool) -> list[str]:
+def _notes(report: Report, dataset: str, flags: set[str], any_bold: bool) -> list[str]:
     metric = METRIC_NAMES[report.settings.metric]
     notes = [
         f"Cells: noisy {metric} in % (drop = clean - noisy, in percentage points [interval]); clean, noisy and drop "
@@ -338,7 +338,7 @@ def _notes(report: Report, flags: set[str], any_bold: bool) -> list[str]:
     if "clipped" in flags:
         notes.append(f"{CLIPPED} interval clipped to the possible range (accuracy 0 to 100, drop -100 to 100); the "
                      "JSON output keeps the unclipped bounds.")
-    few = min((n for n in _interval_sizes(report)), default=None)
+    few = min(_interval_sizes(report, dataset), default=None)
     if few is not None and few < 3:
         notes.append(f"Warning: some intervals rest on only {few} seeds and are very wide (the t quantile for 1 "
                      "degree of freedom is 12.7); run at least 3 seeds, 5 for the study's design.")
