@@ -6,7 +6,7 @@
     python benchmarks/blt_epoch.py --size 1b --source /data/blt-1b-hf  # real weights: the patcher sets boundaries
 
 What runs: `noisebench.models.blt` builds the classifier (recipe lora, r16, alpha 32, targets q,v, attention pooling,
-decoder dropped) and `noisebench.train.fit` trains it for one epoch on a sample of SST-2 train sentences (the
+decoder dropped) and `noisebench.training.train.fit` trains it for one epoch on a sample of SST-2 train sentences (the
 benchmark's only instrumentation: a progress callback that timestamps every optimizer step, and a wrapper around
 `clf.encode` that tallies real and padded bytes). Patch lengths are cached before training, as they are after a
 run's first epoch: with `--random-init` (or `--tiny`) the patcher has random weights and would cut every byte into its
@@ -35,7 +35,7 @@ import torch
 from noisebench.datasets.base import Example
 from noisebench.models import blt
 from noisebench.models.base import ModelOptions
-from noisebench.train import TrainConfig, fit
+from noisebench.training.train import TrainConfig, fit
 
 SST2_SENTENCES = 67_349
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ class OpCounter(torch.utils._python_dispatch.TorchDispatchMode):
 
 def one_micro_batch(clf, texts, labels, device) -> None:
     """Forward + backward of one training micro-batch exactly as `fit` runs it (gradients are discarded)."""
-    from noisebench.train import _autocast
+    from noisebench.training.train import _autocast
 
     batch = {k: v.to(device) for k, v in clf.encode(texts).items()}
     with _autocast(device):

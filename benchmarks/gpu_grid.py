@@ -13,10 +13,10 @@ $NOISEBENCH_SHARED_DATA/sst2/train.tsv, else ../shared/data/sst2/train.tsv), oth
 lengths follow SST-2's (the 21 quantiles in SST2_LENGTHS).
 
 Per configuration: a warm-up fit of a few steps, then
-- training examples/s: `noisebench.train.fit`, one epoch over --train-examples sentences (batch 32, the run's
+- training examples/s: `noisebench.training.train.fit`, one epoch over --train-examples sentences (batch 32, the run's
   length-bucketed batches, the precision `auto` resolves to: bf16 on Ampere and newer), its validation pass on 64
   sentences included;
-- evaluation examples/s: `noisebench.train.predict` over --eval-examples sentences in batches of --eval-batch;
+- evaluation examples/s: `noisebench.training.train.predict` over --eval-examples sentences in batches of --eval-batch;
 - peak memory: torch.cuda.max_memory_allocated over both (the process's peak RSS on the CPU);
 - model FLOP utilisation: FLOPs of one median-length training micro-batch (forward + backward) and of one
   evaluation batch, counted by torch's FlopCounterMode, times the measured rates, over --peak-tflops (default: the
@@ -143,11 +143,11 @@ def measure(family: Family, *, tiny: bool, device: object, train_texts: list[str
     """One configuration's rates, memory and utilisation (see the module docstring)."""
     import torch
 
-    from noisebench import train
     from noisebench.datasets.base import Example
     from noisebench.models import build_classifier, resolve_model
     from noisebench.models.base import ModelOptions
     from noisebench.models.common import count_parameters
+    from noisebench.training import train
 
     cuda = getattr(device, "type", "cpu") == "cuda"
     spec = resolve_model(family.tiny if tiny else family.model)
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from noisebench import train
+    from noisebench.training import train
 
     wanted = [k.strip() for k in args.families.split(",") if k.strip()]
     unknown = sorted(set(wanted) - {f.key for f in FAMILIES})

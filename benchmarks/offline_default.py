@@ -39,7 +39,7 @@ def timed(args: list[str], cwd: Path) -> tuple[float, str]:
 
 
 def startup(cwd: Path) -> float:
-    code = "import noisebench.run, noisebench.train, torch, transformers"
+    code = "import noisebench.study.run, noisebench.training.train, torch, transformers"
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], cwd=cwd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     return time.perf_counter() - start

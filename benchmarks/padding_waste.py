@@ -9,10 +9,10 @@ a subword tokenizer (minilm: the real WordPiece vocabulary from the gt-all-minil
 WordPiece trained on SST-2 train when that package is absent).
 
 Rows, per split (SST-2 dev = the dataset's test split, 872 rows; SST-2 train, 60,614 rows) and tokenizer:
-- eval:  `noisebench.train.predict`'s batches — rows sorted by (length, text), cut by `cap_batches` into batches of
+- eval:  `noisebench.training.train.predict`'s batches — rows sorted by (length, text), cut by `cap_batches` into batches of
          64 (fit's validation batch at batch size 32). Naive: dataset order, batches of 32 (HF Trainer's evaluation
          loop: sequential sampler, dynamic padding to the batch max).
-- train: `noisebench.train.training_steps` at batch size 32 (shuffle, sort chunks of 64 steps by length, shuffle the
+- train: `noisebench.training.train.training_steps` at batch size 32 (shuffle, sort chunks of 64 steps by length, shuffle the
          steps), mean over --epochs epochs from one seeded generator. Naive: a random permutation cut into batches of
          32 (HF Trainer's default RandomSampler + DataCollatorWithPadding), mean over the same number of epochs.
 Goal: noisebench's waste <= 10% everywhere.
@@ -41,8 +41,8 @@ def waste(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:
 
 
 def eval_batches(lengths: Sequence[int], texts: Sequence[str]) -> list[list[int]]:
-    """Exactly `noisebench.train.predict`'s batches."""
-    from noisebench.train import cap_batches
+    """Exactly `noisebench.training.train.predict`'s batches."""
+    from noisebench.training.train import cap_batches
 
     order = sorted(range(len(texts)), key=lambda i: (lengths[i], texts[i]))
     return cap_batches(order, lengths, EVAL_BATCH, None)
@@ -55,7 +55,7 @@ def naive_batches(order: Sequence[int]) -> list[list[int]]:
 def measure(lengths: list[int], texts: list[str], epochs: int, seed: int) -> dict[str, float]:
     import torch
 
-    from noisebench.train import training_steps
+    from noisebench.training.train import training_steps
 
     ours_gen = torch.Generator().manual_seed(seed)
     naive_gen = np.random.default_rng(seed)

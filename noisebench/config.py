@@ -13,7 +13,7 @@ Defaults (the command line wins over them):
   named); rates `all` = 0.1, 0.2, 0.3; seeds 42, 123, 456, 789, 1024;
 - recipe: each model's default; learning rate: --lr, else the sweep's choice (lora models named in the sweep), else
   the model's default for its recipe;
-- with --model given, training follows `noisebench.train.TrainConfig`'s defaults and the family's max length.
+- with --model given, training follows `noisebench.training.train.TrainConfig`'s defaults and the family's max length.
 
 Seeds. One seed value controls both the fine-tuning run (initialisation, data order, dropout) and the noise draw
 applied to that run's test set, so seed s of a noisy cell is the model trained with seed s, evaluated on the test
@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from noisebench.errors import UsageError, unknown_name
-from noisebench.records import COMPOSE, rate_text, short_hash
+from noisebench.store.records import COMPOSE, rate_text, short_hash
 
 if TYPE_CHECKING:  # types only: configuration imports no workflow at run time
     from noisebench.models.base import ModelOptions, ModelSpec
-    from noisebench.train import TrainConfig
+    from noisebench.training.train import TrainConfig
 
 DEFAULT_DATASET = "clinical-notes"
 OFFLINE_DEFAULT = ("byt5-tiny", "bert-tiny")
@@ -44,7 +44,7 @@ DEFAULT_SEEDS = (42, 123, 456, 789, 1024)
 # Tuned with benchmarks/offline_default.py so the whole default finishes in <= 3 minutes on 2 CPU cores.
 OFFLINE_TRAINING = {"epochs": 3, "batch_size": 32, "max_length": 256}
 LORA_TARGETS = ("qv", "qkvo")
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")  # see noisebench.train.resolve_precision
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")  # see noisebench.training.train.resolve_precision
 TRUNCATIONS = ("head", "tail", "head+tail")  # see noisebench.models.common.kept
 SEED_MAX = 2**32 - 1  # numpy / torch generators accept any seed in [0, 2**32)
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -138,8 +138,8 @@ class RunConfig:
     only_units: tuple[str, ...] = ()  # run only these units (their ids): one task of the slurm or ray executor
 
     def train_config(self, model: ModelPlan) -> TrainConfig:
-        """The `noisebench.train.TrainConfig` of `model` (its lr resolved; everything else shared by the run)."""
-        from noisebench.train import TrainConfig
+        """The `noisebench.training.train.TrainConfig` of `model` (its lr resolved; everything else shared by the run)."""
+        from noisebench.training.train import TrainConfig
 
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, grad_accum=self.grad_accum, lr=model.lr,
                            patience=self.patience, min_epochs=self.min_epochs, precision=self.precision)
@@ -358,7 +358,7 @@ def _check_dataset(dataset: str, errors: list[str]) -> None:
 
 
 def _load_sweep(path: str, errors: list[str]) -> tuple[str | None, dict | None]:
-    from noisebench.sweep import load_choice, load_sweep
+    from noisebench.training.sweep import load_choice, load_sweep
 
     try:
         data = load_sweep(path)

@@ -369,7 +369,7 @@ def test_no_patcher_call_in_any_training_step_of_fit():
     included) and no later validation pass runs the patcher."""
     from noisebench.datasets.base import Example
     from noisebench.models import build_classifier, resolve_model
-    from noisebench.train import TrainConfig, fit
+    from noisebench.training.train import TrainConfig, fit
 
     def examples(split, n):
         return tuple(Example(f"{split}-{i}", f"fit probe {split} {i} " + "ab" * (i % 7), i % 2, str(i))

@@ -10,11 +10,10 @@ import sys
 
 import pytest
 
-from noisebench import records
 from noisebench.cli import run_cli
 from noisebench.errors import UsageError
 from noisebench.registry import Registry
-from noisebench.store import ResultsStore
+from noisebench.store import ResultsStore, records
 
 
 def test_registry_suggests_the_nearest_name():

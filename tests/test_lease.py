@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from noisebench import lease
+from noisebench.store import lease
 
 
 def test_one_holder_at_a_time_and_release(tmp_path):
@@ -26,8 +26,8 @@ def test_one_holder_at_a_time_and_release(tmp_path):
 
 
 def test_a_dead_local_holder_is_taken_over_at_once(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", "import os, sys; from pathlib import Path; from noisebench import "
-                           "lease; l = lease.acquire(Path(sys.argv[1]), 'u'); print(l.holder); os._exit(0)",
+    proc = subprocess.run([sys.executable, "-c", "import os, sys; from pathlib import Path; from noisebench.store "
+                           "import lease; l = lease.acquire(Path(sys.argv[1]), 'u'); print(l.holder); os._exit(0)",
                            str(tmp_path)], capture_output=True, text=True, check=True)
     dead = proc.stdout.strip()
     assert lease.holder_of(tmp_path, "u")["holder"] == dead  # left behind, as by kill -9

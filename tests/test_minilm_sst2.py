@@ -46,7 +46,7 @@ def minilm_available():
 def test_minilm_sst2_clean_and_noisy_accuracy(shared_data, minilm_available):
     from noisebench.datasets import load_dataset
     from noisebench.noise import perturb_batch
-    from noisebench.train import TrainConfig, fit, predict
+    from noisebench.training.train import TrainConfig, fit, predict
 
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
@@ -86,7 +86,7 @@ def test_a_pretrained_model_on_a_small_user_file_trains_or_says_it_did_not(share
     import json
 
     from noisebench.cli import run_cli
-    from noisebench.stats import ABOVE_CHANCE_ALPHA
+    from noisebench.report.stats import ABOVE_CHANCE_ALPHA
     from noisebench.store import ResultsStore
 
     lines = (shared_data / "sst2" / "dev.tsv").read_text(encoding="utf-8").splitlines()[1:201]

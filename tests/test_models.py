@@ -370,7 +370,7 @@ def test_recipe_none_evaluates_a_fine_tuned_classifier_as_it_is(tmp_path, capsys
     from noisebench.cli import run_cli
     from noisebench.datasets import load_dataset
     from noisebench.store import ResultsStore
-    from noisebench.train import TrainConfig, fit, predict
+    from noisebench.training.train import TrainConfig, fit, predict
 
     rows = ["id\ttext\tlabel"] + [f"r{i}\tit was {'great fun' if i % 2 else 'dull stuff'} take {i}\t"
                                   f"{'pos' if i % 2 else 'neg'}" for i in range(120)]

@@ -7,9 +7,9 @@ import json
 import pytest
 import synthetic_results as syn
 
-from noisebench.records import CorruptRecord
 from noisebench.report.loading import CACHE_NAME, load_records
 from noisebench.store import ResultsStore
+from noisebench.store.records import CorruptRecord
 
 
 def _without_predictions(recs):
@@ -108,9 +108,9 @@ def test_results_of_0_1_load_alone_but_are_never_pooled_with_versioned_ones(tmp_
     import synthetic_results as syn
 
     from noisebench.cli import run_cli
-    from noisebench.records import record_id
     from noisebench.store import ResultsStore
-    from noisebench.train import TRAINING_VERSION
+    from noisebench.store.records import record_id
+    from noisebench.training.train import TRAINING_VERSION
 
     old = list(syn.records())
     assert all("versions" not in r for r in old)

@@ -314,7 +314,7 @@ def test_memoised_evaluation_gives_the_per_condition_records(model, data, tmp_pa
     import dataclasses
 
     from noisebench.config import build_run_config
-    from noisebench.run import execute
+    from noisebench.study.run import execute
 
     def run(folder: str, memoise: bool) -> dict:
         config = build_run_config(model=model, dataset=str(data), id_col="id", noise="casing,substitute,phi",
@@ -347,10 +347,10 @@ def test_predict_distinct_runs_each_distinct_encoding_once(data, tmp_path):
     import numpy as np
     import torch
 
-    from noisebench import train
     from noisebench.config import build_run_config
     from noisebench.datasets import load_dataset
     from noisebench.models import build_classifier
+    from noisebench.training import train
 
     dataset = load_dataset(str(data), id_col="id")
     plan = build_run_config(model="bert-tiny", dataset=str(data), id_col="id").models[0]
@@ -408,7 +408,7 @@ def test_a_record_of_an_older_noise_version_is_neither_reused_nor_pooled(data, t
     import dataclasses
 
     from noisebench.noise import NOISES
-    from noisebench.train import TRAINING_VERSION
+    from noisebench.training.train import TRAINING_VERSION
 
     results = tmp_path / "results"
     args = [*base_args(data, results), "--noise", "swap", "--rate", "0.2", "--seeds", "1,2"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as ss
 
-from noisebench import stats
+from noisebench.report import stats
 
 TOL = 1e-9
 ACC = [0.80, 0.82, 0.79, 0.81, 0.83]  # five seeds' accuracies
@@ -360,7 +360,7 @@ def test_welch_summary_is_welch_from_stored_means_and_sds():
     import numpy as np
     from scipy import stats as sps
 
-    from noisebench import stats
+    from noisebench.report import stats
 
     rng = np.random.default_rng(5)
     for n_a, n_b in ((5, 5), (3, 7), (2, 2)):

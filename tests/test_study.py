@@ -16,7 +16,7 @@ from reviews_data import write_data
 from noisebench.cli import run_cli
 from noisebench.errors import UsageError
 from noisebench.store import ResultsStore
-from noisebench.study import load_study
+from noisebench.study.studyfile import load_study
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["--epochs", "1", "--batch-size", "16", "--seeds", "1,2", "--noise", "swap,casing", "--rate", "0.2",
@@ -93,8 +93,8 @@ def test_the_offline_demo_study_is_the_offline_default():
     """`run --study studies/offline-demo.toml` owes exactly the cells of `noisebench run` with no arguments."""
     from noisebench.config import build_run_config
     from noisebench.datasets import load_dataset
-    from noisebench.records import record_id
-    from noisebench.run import conditions, make_units
+    from noisebench.store.records import record_id
+    from noisebench.study.run import conditions, make_units
 
     data = load_dataset("clinical-notes")
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from noisebench import sweep
 from noisebench.cli import run_cli
 from noisebench.errors import UsageError
+from noisebench.training import sweep
 
 POSITIVE = ["great", "wonderful", "moving", "sharp", "delightful", "brilliant"]
 NEGATIVE = ["dull", "clumsy", "tedious", "flat", "awful", "lifeless"]
@@ -44,7 +44,7 @@ def test_default_grid_is_the_studys():
 
 
 def test_attempt_plan_keeps_the_effective_batch():
-    from noisebench.train import TrainConfig, attempt_plan
+    from noisebench.training.train import TrainConfig, attempt_plan
 
     plan = attempt_plan(TrainConfig(batch_size=32, grad_accum=1))
     assert [(c.batch_size, c.grad_accum, c.gradient_checkpointing) for c in plan] == [
@@ -114,7 +114,7 @@ class FakeOOM:
     """Wraps the real `fit`: raises torch.OutOfMemoryError when a condition on the TrainConfig holds."""
 
     def __init__(self, raises):
-        from noisebench import train
+        from noisebench.training import train
 
         self.fit, self.raises, self.calls = train.fit, raises, []
 

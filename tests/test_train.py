@@ -1,4 +1,4 @@
-"""The training loop (noisebench.train) on tiny offline models, and noisebench.metrics against hand computations.
+"""The training loop (noisebench.training.train) on tiny offline models, and noisebench.training.metrics against hand computations.
 
 The toy task: a text is a few neutral words with "good" (label 1) or "bad" (label 0) inserted at a random place,
 drawn from `numpy.random.default_rng(split seed)`. A model that learns anything reaches ~100% on held-out texts.
@@ -15,12 +15,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 from scipy.special import logsumexp  # noqa: E402
 
-from noisebench import metrics  # noqa: E402
 from noisebench.datasets.base import Example  # noqa: E402
 from noisebench.errors import RunError, UsageError  # noqa: E402
 from noisebench.models import MODELS, build_classifier  # noqa: E402
 from noisebench.models.base import ModelOptions  # noqa: E402
-from noisebench.train import TrainConfig, cap_batches, fit, predict, resolve_device, training_steps  # noqa: E402
+from noisebench.training import metrics  # noqa: E402
+from noisebench.training.train import TrainConfig, cap_batches, fit, predict, resolve_device, training_steps  # noqa: E402
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
@@ -348,7 +348,7 @@ def test_confusion_matrix_rejects_too_few_classes():
                                                        ((9, 0), "bf16")])
 def test_auto_precision_follows_the_gpu(monkeypatch, capability, expected):
     """Volta (the study's GV100) and Turing have no native bf16: fp16 with a scaler; Ampere and later: bf16."""
-    from noisebench.train import resolve_precision
+    from noisebench.training.train import resolve_precision
 
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     assert resolve_precision("auto", torch.device("cuda")) == expected

@@ -68,12 +68,12 @@ def patches(
 
 def measure(config) -> tuple[str, list[tuple[str, str, dict[str, float]]]]:
     """The dataset's name and (noise, rate, {measure: mean over the seeds}) for every noisy condition."""
-    from noisebench import train
     from noisebench.datasets import load_dataset
     from noisebench.models import build_classifier
     from noisebench.models.patching import MEASURES, PatchView, stability
-    from noisebench.records import rate_text
-    from noisebench.run import NoisyTestSets, conditions
+    from noisebench.store.records import rate_text
+    from noisebench.study.run import NoisyTestSets, conditions
+    from noisebench.training import train
 
     data = load_dataset(config.dataset, data_dir=config.data_dir, text_col=config.text_col,
                         label_col=config.label_col, id_col=config.id_col)

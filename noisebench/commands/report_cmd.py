@@ -83,7 +83,7 @@ def report(
     """Degradation tables with confidence intervals: rows = models, columns = noise × rate, cells = noisy accuracy
     and its drop with an interval, in percentage points; drops are paired by seed."""
     from noisebench import report as rep
-    from noisebench.stats import DEFAULT_BOOTSTRAP_SEED
+    from noisebench.report.stats import DEFAULT_BOOTSTRAP_SEED
 
     if fmt not in rep.FORMATS:
         from noisebench.errors import unknown_name
@@ -140,8 +140,8 @@ def check(
 ) -> None:
     """Compare current results with a baseline: exit 0 no regression, 1 regression, 2 bad input or conditions
     missing on either side."""
-    from noisebench import check as chk
     from noisebench import report as rep
+    from noisebench.report import check as chk
     from noisebench.report.jsonfmt import render_json, to_json
 
     if (baseline is None) == (write_baseline is None):

@@ -99,9 +99,9 @@ def run(
 
     from noisebench.config import replace
     from noisebench.errors import RunError
-    from noisebench.run import Outcome, RunProgress, execute
     from noisebench.store import ResultsStore
-    from noisebench.study import from_flags, load_study
+    from noisebench.study.run import Outcome, RunProgress, execute
+    from noisebench.study.studyfile import from_flags, load_study
 
     flags = dict(model=model, dataset=dataset, noise=noise, rate=rate, seeds=seeds, recipe=recipe,
                  pooling=pooling, lora_rank=lora_rank, lora_alpha=lora_alpha, lora_targets=lora_targets,
@@ -121,8 +121,8 @@ def run(
             given[name] = value
     plan = load_study(study, given) if study is not None else from_flags(given)
     if plan.executor.kind != "local" or plan.executor.workers > 1:
-        from noisebench import executors
         from noisebench.commands import ARGV
+        from noisebench.study import executors
 
         cells = executors.study_cells(plan)
         before = _stored(cells)
@@ -149,8 +149,8 @@ def run(
 
 def _stored(cells) -> tuple[set[str], list[int]]:
     """The cells already stored and, per run configuration, the trainings already logged."""
-    from noisebench.run import _done
     from noisebench.store import ResultsStore
+    from noisebench.study.run import _done
 
     done = {i for config, _, ids in cells for row in ids for i in row if _done(ResultsStore(config.results_dir), i)}
     trainings = [sum(len(ResultsStore(config.results_dir).trainings(u.id())) for u in units)
@@ -162,8 +162,8 @@ def _print_study_summary(cells, state: tuple[set[str], list[int]]) -> None:
     """After the workers: the same closing summary as one process prints, from the store (trainings counted from
     its trainings/ files)."""
     before, trained_before = state
-    from noisebench.run import Outcome, _done
     from noisebench.store import ResultsStore
+    from noisebench.study.run import Outcome, _done
 
     for k, (config, units, rows) in enumerate(cells):
         store = ResultsStore(config.results_dir)
@@ -185,8 +185,8 @@ def _print_summary(store, outcome, config) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from noisebench.records import rate_text
-    from noisebench.run import summary_rows
+    from noisebench.store.records import rate_text
+    from noisebench.study.run import summary_rows
 
     table = Table(title=f"noisebench run on {config.dataset}: mean accuracy over the seeds done "
                         f"(full intervals: noisebench report --results-dir {config.results_dir})")
@@ -212,7 +212,7 @@ def _print_summary(store, outcome, config) -> None:
 
 def untrained_warnings(store, record_ids: list[str]) -> list[str]:
     """One line per model of this run whose clean accuracy is not above the majority-class rate on some seeds."""
-    from noisebench.stats import ABOVE_CHANCE_ALPHA
+    from noisebench.report.stats import ABOVE_CHANCE_ALPHA
 
     flagged: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
     for rid in dict.fromkeys(record_ids):

@@ -16,7 +16,7 @@ Opt = typer.Option
 
 
 def _study(study: Path | None, flags: dict):
-    from noisebench.study import from_flags, load_study
+    from noisebench.study.studyfile import from_flags, load_study
 
     given = {k: v for k, v in flags.items() if v is not None}
     return load_study(study, given, need_weights=False) if study is not None else from_flags(given,
@@ -30,7 +30,7 @@ def _note(line: str) -> None:
 def _units(config):
     """(dataset or None when it is not available here, units, conditions) of one run configuration."""
     from noisebench.errors import UsageError
-    from noisebench.run import conditions, units_of
+    from noisebench.study.run import conditions, units_of
 
     if _available(config):
         try:
@@ -90,10 +90,10 @@ def plan(
     results_dir: Annotated[Path, Opt(help="Results directory to compare against.")] = Path("results"),
 ) -> None:
     """List the units and cells a run would do, which are already stored, and an estimate of the rest's cost."""
-    from noisebench.records import record_id
     from noisebench.report.boxtable import Block, plain
-    from noisebench.run import _done
     from noisebench.store import ResultsStore
+    from noisebench.store.records import record_id
+    from noisebench.study.run import _done
 
     s = _study(study, {"model": model, "dataset": dataset, "noise": noise, "rate": rate, "seeds": seeds,
                        "recipe": recipe, "data_dir": data_dir, "results_dir": str(results_dir)})
@@ -154,10 +154,9 @@ def status(
     """Per unit: done, running (host and start time), failed (with the reason) or pending."""
     import datetime
 
-    from noisebench import lease
-    from noisebench.records import record_id
     from noisebench.report.boxtable import Block, plain
-    from noisebench.store import ResultsStore
+    from noisebench.store import ResultsStore, lease
+    from noisebench.store.records import record_id
 
     s = _study(study, {"model": model, "dataset": dataset, "noise": noise, "rate": rate, "seeds": seeds,
                        "recipe": recipe, "data_dir": data_dir, "results_dir": str(results_dir)})

@@ -1,6 +1,6 @@
 """`noisebench sweep`: LoRA rank × targets × learning-rate grid on the validation split; prints and stores the grid.
 
-Nothing heavy is imported here: torch and the models load inside the command body (`noisebench.sweep`).
+Nothing heavy is imported here: torch and the models load inside the command body (`noisebench.training.sweep`).
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
 
         from rich.console import Console
 
-        from noisebench.sweep import SweepSettings, load_choice, run_sweep, table
+        from noisebench.training.sweep import SweepSettings, load_choice, run_sweep, table
 
         settings = SweepSettings(model=model, dataset=dataset, ranks=rank_values, targets=target_values,
                                  lrs=lr_values, epochs=epochs, batch_size=batch_size, seed=seed, device=device,

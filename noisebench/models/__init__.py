@@ -6,7 +6,7 @@ without registering it. Importing this package imports no torch or transformers 
 their builders), so listing models stays instant.
 
 Seeds (see noisebench.models.common): tiny / random-init backbones come from a fixed key; the new head and LoRA
-matrices come from `ModelOptions.seed`; `noisebench.train.fit(seed=...)` controls data order and dropout.
+matrices come from `ModelOptions.seed`; `noisebench.training.train.fit(seed=...)` controls data order and dropout.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ import importlib
 from typing import Any
 
 from noisebench.errors import UsageError
-from noisebench.models.base import Classifier, ModelOptions, ModelSpec
-from noisebench.registry import Registry
+from noisebench.models.base import MODELS, Classifier, ModelOptions, ModelSpec
 
-MODELS: Registry[ModelSpec] = Registry("model")
 FAMILIES = ("bert", "roberta", "minilm", "byt5", "canine", "blt", "qwen")
 LORA_TARGET_CHOICES = ("qv", "qkvo")
 

@@ -2,7 +2,7 @@
 
 Composition, not inheritance: a family module exposes a builder function
 `build(spec: ModelSpec, options: ModelOptions, device) -> Classifier`; the returned object holds a tokenizer/encoder
-and a torch module and meets the `Classifier` protocol below. The training loop (`noisebench.train`) and the run
+and a torch module and meets the `Classifier` protocol below. The training loop (`noisebench.training.train`) and the run
 engine only ever talk to this protocol.
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from noisebench.registry import Registry
 
 RECIPES = ("full", "probe", "lora")
 AS_IS = "none"  # evaluate an already fine-tuned classifier with its own head: no training (`hf:` models)
@@ -39,7 +41,7 @@ class ModelOptions:
     train_texts: Sequence[str] = ()
     seed: int = 42
     random_init: bool = False
-    precision: str = "auto"  # noisebench.train.resolve_precision: the dtype frozen backbones are cast to (not identity)
+    precision: str = "auto"  # noisebench.training.train.resolve_precision: the dtype frozen backbones are cast to (not identity)
     label_names: tuple[str, ...] = ()  # the dataset's labels, in class-index order (recipe "none" maps onto them)
     label_map: tuple[tuple[str, str], ...] = ()  # recipe "none": (dataset label, checkpoint label) overrides
     revision: str | None = None  # recipe "none": what identifies the weights (hub commit or folder content hash)
@@ -84,7 +86,7 @@ class Classifier(Protocol):
 
     def input_keys(self, texts: Sequence[str]) -> list[Any]:
         """A hashable key per text, equal for two texts exactly when the model gets the same input (ids after
-        tokenisation and truncation): `noisebench.train.predict_distinct` runs each key once."""
+        tokenisation and truncation): `noisebench.training.train.predict_distinct` runs each key once."""
 
     def trainable_state(self) -> dict[str, Any]:
         """The tensors a checkpoint must keep: all weights for `full`; only pooler/head (and LoRA) otherwise."""
@@ -129,3 +131,8 @@ class ModelSpec:
         from noisebench.models import hub
 
         return hub.available_offline(self.source)
+
+
+# The registry of model names. It lives here, beside ModelSpec, so that each family module registers into a module
+# that never imports the families back (noisebench.models imports them all, then re-exports MODELS).
+MODELS: Registry[ModelSpec] = Registry("model")

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from noisebench.models import MODELS
-from noisebench.models.base import RECIPES, ModelSpec
+from noisebench.models.base import MODELS, RECIPES, ModelSpec
 from noisebench.models.seqcls import BERT_LORA, subword_builder
 from noisebench.models.tiny import wordpiece_tokenizer
 

@@ -39,8 +39,7 @@ from typing import Any
 import numpy as np
 
 from noisebench.errors import UsageError
-from noisebench.models import MODELS
-from noisebench.models.base import ModelOptions, ModelSpec
+from noisebench.models.base import MODELS, ModelOptions, ModelSpec
 from noisebench.models.common import BACKBONE_SEED, Truncation, Window, kept, unit_window
 from noisebench.models.patching import PatchView
 
@@ -543,14 +542,14 @@ def require_weights(spec: ModelSpec) -> None:
 
 def build(spec: ModelSpec, options: ModelOptions, device: Any) -> BltClassifier:
     """The family builder: backbone (tiny / random-init / hub) → frozen BLT + LoRA/probe head on `device`.
-    The backbone is cast to the run's precision (bf16 / fp16 on GPUs, see noisebench.train.resolve_precision;
+    The backbone is cast to the run's precision (bf16 / fp16 on GPUs, see noisebench.training.train.resolve_precision;
     float32 on the CPU); pooler, norm, head and LoRA are float32 and compute in float32 under autocast."""
     if not spec.tiny and not options.random_init:
         require_weights(spec)
     import torch
 
     device = torch.device(device)
-    from noisebench.train import autocast_dtype, resolve_precision
+    from noisebench.training.train import autocast_dtype, resolve_precision
 
     dtype = autocast_dtype(resolve_precision(options.precision, device)) or torch.float32
     blt = _load_backbone(spec, options, device, dtype)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from noisebench.models import MODELS, hub
-from noisebench.models.base import RECIPES, ModelOptions, ModelSpec
+from noisebench.models import hub
+from noisebench.models.base import MODELS, RECIPES, ModelOptions, ModelSpec
 from noisebench.models.common import (
     BACKBONE_SEED,
     Adapter,

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from noisebench.models import MODELS
-from noisebench.models.base import RECIPES, ModelOptions, ModelSpec
+from noisebench.models.base import MODELS, RECIPES, ModelOptions, ModelSpec
 from noisebench.models.common import Adapter, Truncation, UnitEncoder
 from noisebench.models.seqcls import BERT_LORA, describe_source, finish, load_pretrained, random_model
 

@@ -25,8 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from noisebench.errors import UsageError
-from noisebench.models import MODELS
-from noisebench.models.base import ModelOptions, ModelSpec
+from noisebench.models.base import MODELS, ModelOptions, ModelSpec
 from noisebench.models.common import BACKBONE_SEED, Truncation, Window, kept, right_pad, token_window
 
 HUB_ID = "Qwen/Qwen2.5-1.5B"
@@ -203,7 +202,7 @@ def build(spec: ModelSpec, options: ModelOptions, device: Any) -> QwenClassifier
     import torch
 
     device = torch.device(device)
-    from noisebench.train import autocast_dtype, resolve_precision
+    from noisebench.training.train import autocast_dtype, resolve_precision
 
     dtype = autocast_dtype(resolve_precision(options.precision, device)) or torch.float32
     tokenizer, model = _load(spec, options, dtype)

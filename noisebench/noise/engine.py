@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from noisebench.errors import UsageError, did_you_mean
-from noisebench.records import COMPOSE
 from noisebench.registry import Registry
+from noisebench.store.records import COMPOSE
 
 KEY_SCHEMA = "noisebench.noise/1"
 UNITS = ("character", "word", "span")

@@ -14,10 +14,10 @@ import os
 from pathlib import Path
 
 from noisebench.errors import UsageError, did_you_mean, unknown_name
-from noisebench.records import CLEAN, rate_text
 from noisebench.report.aggregate import METRICS, ArmKey, NoiseKey, Report, Settings, build, record_keys
 from noisebench.report.loading import load_records, paused_gc
-from noisebench.stats import METHODS
+from noisebench.report.stats import METHODS
+from noisebench.store.records import CLEAN, rate_text
 
 FORMATS = ("table", "markdown", "csv", "latex", "json", "html")
 LAYOUTS = ("long", "wide")
@@ -178,7 +178,7 @@ def current(records: list[dict]) -> tuple[list[dict], int]:
     """The records this code would write: noise and training versions equal to the code's, and per model the
     weights of its newest record (the weights cannot be re-identified without loading them). Returns (kept, left)."""
     from noisebench.noise import NOISES
-    from noisebench.train import TRAINING_VERSION
+    from noisebench.training.train import TRAINING_VERSION
 
     newest: dict[str, tuple[str, str]] = {}
     for rec in records:

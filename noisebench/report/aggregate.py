@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from noisebench import records, stats
 from noisebench.errors import UsageError
-from noisebench.records import CLEAN, short_hash
+from noisebench.report import stats
+from noisebench.store import records
+from noisebench.store.records import CLEAN, short_hash
 
 METRICS = ("accuracy", "macro_f1")
 METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}

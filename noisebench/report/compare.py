@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from noisebench import stats
 from noisebench.errors import UsageError, unknown_name
-from noisebench.records import CLEAN, rate_text
+from noisebench.report import stats
 from noisebench.report.aggregate import Arm, Cell, Noise, Report, arm_of, noise_of
 from noisebench.report.text import fixed
+from noisebench.store.records import CLEAN, rate_text
 
 TESTS = ("paired", "welch")
 CLEAN_KEY = (CLEAN, 0.0, "")

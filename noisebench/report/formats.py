@@ -10,11 +10,11 @@ import csv
 import html
 import io
 
-from noisebench.records import rate_text
 from noisebench.report import boxtable
 from noisebench.report.aggregate import METRICS, Report
 from noisebench.report.boxtable import Block, cell_width
 from noisebench.report.text import ACROSS_HEADER, PATCH_HEADER, ROBUST, DatasetTable, headline, tables
+from noisebench.store.records import rate_text
 
 DEFAULT_WIDTH = 100  # the long layout fits the offline default's blocks into 100 columns
 

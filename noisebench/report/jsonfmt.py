@@ -36,7 +36,7 @@ import json
 from typing import Any
 
 from noisebench.report.aggregate import METRICS, Report
-from noisebench.stats import Estimate
+from noisebench.report.stats import Estimate
 
 SCHEMA = "noisebench.report/1"
 

@@ -24,8 +24,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from noisebench import __version__, records
-from noisebench.store import ResultsStore, atomic_write_text, stat_stamp
+from noisebench import __version__
+from noisebench.store import ResultsStore, atomic_write_text, records, stat_stamp
 
 CACHE_NAME = ".report-cache.json"
 CACHE_VERSION = f"noisebench {__version__} / {records.SCHEMA} / summary {records.SUMMARY_VERSION}"

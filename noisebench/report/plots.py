@@ -23,9 +23,9 @@ import re
 import tempfile
 from pathlib import Path
 
-from noisebench.records import rate_position
 from noisebench.report.aggregate import METRIC_NAMES, Report
 from noisebench.report.text import fixed, rate_text
+from noisebench.store.records import rate_position
 
 _DPI = 110
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from noisebench import records
-from noisebench.records import rate_text
 from noisebench.report.aggregate import METRIC_NAMES, Cell, Noise, Report, Row
-from noisebench.stats import Estimate
+from noisebench.report.stats import Estimate
+from noisebench.store import records
+from noisebench.store.records import rate_text
 
 DAGGER = "†"
 CLIPPED = "‡"

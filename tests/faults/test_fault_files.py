@@ -12,8 +12,8 @@ import shutil
 import pytest
 from faultkit import COUNTS, comparable, leftovers, no_traceback, run_args
 
-from noisebench import store
 from noisebench.cli import run_cli
+from noisebench.store import results as store
 
 
 def cli(capsys, *argv) -> tuple[int, str, str]:

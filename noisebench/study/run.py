@@ -7,13 +7,13 @@ Read top to bottom, for one validated `RunConfig`:
 1. Load the dataset (validated at load: columns, encoding, labels) and resolve the device.
 2. For every model and seed, a *training unit*: the cells it owes are the clean test set plus every requested
    (noise, rate). Cells already stored with status "ok" are skipped; a unit whose cells are all stored trains nothing.
-3. Otherwise, under the unit's lease (`noisebench.lease`: an exclusive create with a heartbeat, safe on shared
+3. Otherwise, under the unit's lease (`noisebench.store.lease`: an exclusive create with a heartbeat, safe on shared
    filesystems where flock is not; a unit another live process holds is visited again after the others, and one
    whose holder died is taken over), the trained weights come from `checkpoints/<unit id>/` when an earlier run kept them, or from
-   `noisebench.train.fit` — then the trainable part is saved (safetensors, atomically) so a new noise condition
+   `noisebench.training.train.fit` — then the trainable part is saved (safetensors, atomically) so a new noise condition
    never retrains.
 4. The missing cells are predicted together at the cost of their distinct model inputs (`_evaluate`: one
-   length-sorted stream per unit), then each is written as one record (`noisebench.records`), atomically. A noisy
+   length-sorted stream per unit), then each is written as one record (`noisebench.store.records`), atomically. A noisy
    test set depends only on (noise, rate, options, seed, example keys), so every model of the run sees the same
    noisy texts for a seed — the pairing the report's per-seed drops and McNemar tests rely on.
 
@@ -40,12 +40,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from noisebench import records
 from noisebench.config import ModelPlan, RunConfig
 from noisebench.datasets.base import Dataset
 from noisebench.errors import Interrupted, RunError, WriteFailed
 from noisebench.models.base import AS_IS
-from noisebench.records import (
+from noisebench.store import ResultsStore, atomic_write_bytes, atomic_write_text, records, sweep_temporaries
+from noisebench.store.records import (
     CLEAN_CONDITION,
     DatasetSection,
     ModelSection,
@@ -54,13 +54,12 @@ from noisebench.records import (
     Record,
     TrainingSection,
 )
-from noisebench.store import ResultsStore, atomic_write_bytes, atomic_write_text, sweep_temporaries
 
 if TYPE_CHECKING:  # types only: torch and the model families are imported inside the run
     import torch
 
     from noisebench.models.base import Classifier, ModelOptions
-    from noisebench.train import TrainConfig
+    from noisebench.training.train import TrainConfig
 WEIGHTS = "trainable.safetensors"
 TRAINING = "training.json"
 PATCHES = "patches"  # BLT patch boundaries, computed once per distinct text and reused by every later run
@@ -128,7 +127,7 @@ def versions(plan: ModelPlan, condition: NoiseCondition) -> dict:
     """The versions block of a record's identity: the implementation version of each noise of the condition, the
     training code's version and the model's weights, so results of older code are never reused or pooled."""
     from noisebench.noise import NOISES
-    from noisebench.train import TRAINING_VERSION
+    from noisebench.training.train import TRAINING_VERSION
 
     names = [] if condition["name"] == records.CLEAN else condition["name"].split(records.COMPOSE)
     return {"noise": {n: NOISES.get(n).version for n in names}, "training": TRAINING_VERSION,
@@ -217,7 +216,8 @@ def execute(config: RunConfig, *, echo: Echo = lambda line: None, progress: Any 
             warn: Echo = warn_on_stderr) -> Outcome:
     """Run every unit of `config` (see the module docstring). `progress` is a `RunProgress` or None; `echo` gets
     the run's log lines, `warn` what a user must see even with --quiet (a damaged checkpoint discarded)."""
-    from noisebench import provenance, train
+    from noisebench.store import provenance
+    from noisebench.training import train
 
     dataset, units, wanted = units_of(config)
     if config.only_units:
@@ -234,7 +234,8 @@ def execute(config: RunConfig, *, echo: Echo = lambda line: None, progress: Any 
     static = provenance.environment(device)
     noisy = NoisyTestSets(dataset)
     outcome = Outcome()
-    for folder in (store.records_dir, store.checkpoints_dir):
+    for folder in (store.records_dir, store.predictions_dir, store.units_dir, store.trainings_dir,
+                   store.checkpoints_dir):
         for path in sweep_temporaries(folder):
             warn(f"removed {path}, a temporary file left by an interrupted writer")
     progress = progress or _NoProgress()
@@ -262,7 +263,7 @@ def _run_units(units: list[Unit], wanted: list[NoiseCondition], store: ResultsSt
                static: dict, noisy: NoisyTestSets, config: RunConfig, outcome: Outcome, progress: Any,
                echo: Echo, warn: Echo) -> None:
     """Each unit under its lock: train (or load) once, then evaluate and store every condition it still owes."""
-    from noisebench import train
+    from noisebench.training import train
 
     precision = train.resolve_precision(config.precision, device)
     static = {**static, "precision": precision}  # provenance of every record: the precision it was computed in
@@ -342,7 +343,7 @@ def _evaluate(clf: Classifier, unit: Unit, owed: list[NoiseCondition], noisy: No
     one stream at the cost of its distinct encodings (`train.predict_distinct`); the per-condition path
     (`config.memoise` False) predicts each condition's texts on their own — the same records, kept for the test
     that says so. Each record's timing says how many of its examples were computed and how many reused."""
-    from noisebench import train
+    from noisebench.training import train
 
     sets = [noisy.get(condition, unit.seed) for condition in owed]
     batch = 2 * config.batch_size
@@ -440,8 +441,8 @@ def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: An
     otherwise trained now (`train.train_with_fallback`: on out of memory, again with half the micro-batch and twice
     the accumulation, then with gradient checkpointing) and checkpointed. RunError for a diverged run, or out of
     memory in every attempt."""
-    from noisebench import train
     from noisebench.models import build_classifier
+    from noisebench.training import train
 
     folder = store.checkpoints_dir / unit.id()
     clf = build_classifier(unit.plan.spec, unit.options, device)
@@ -552,7 +553,8 @@ def _discard(folder: Path) -> None:
 
 def _record(unit: Unit, condition: NoiseCondition, logits: np.ndarray, level: Realized, training: TrainingSection,
             static: dict, config: RunConfig, *, eval_seconds: float, info: dict) -> Record:
-    from noisebench import metrics, provenance
+    from noisebench.store import provenance
+    from noisebench.training import metrics
 
     test = unit.dataset.test
     labels = np.asarray([ex.label for ex in test], dtype=np.int64)
@@ -564,7 +566,7 @@ def _record(unit: Unit, condition: NoiseCondition, logits: np.ndarray, level: Re
     record["model"]["truncation"] = info.get("truncation")
     record["status"], record["error"], record["training"] = "ok", None, training
     majority = float(np.bincount(labels).max() / len(labels))
-    from noisebench.stats import above_majority
+    from noisebench.report.stats import above_majority
 
     record["metrics"] = {"accuracy": summary["accuracy"], "macro_f1": summary["macro_f1"], "per_class_f1": per_class,
                          "n": summary["n"], "majority_rate": majority,
@@ -578,7 +580,7 @@ def _record(unit: Unit, condition: NoiseCondition, logits: np.ndarray, level: Re
 
 
 def _failed(store: ResultsStore, unit: Unit, condition: NoiseCondition, error: str, static: dict, config: RunConfig) -> str:
-    from noisebench import provenance
+    from noisebench.store import provenance
 
     record = unit.skeleton(condition)
     record["status"], record["error"] = "failed", error

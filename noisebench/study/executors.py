@@ -1,5 +1,5 @@
 """Where a study's units run. Every executor runs the same worker — `noisebench run` over the study's units under
-their leases (`noisebench.lease`) — so records never depend on the executor; executors only decide where it runs.
+their leases (`noisebench.store.lease`) — so records never depend on the executor; executors only decide where it runs.
 
 `slurm` (submitit, `noisebench[slurm]`): one job-array task per pending unit, each `noisebench run` limited to that
 unit (`--unit ID`); partition, time limit, GPUs per task and array parallelism are options; logs go to
@@ -137,8 +137,8 @@ def _strip(argv: list[str], flags: tuple[str, ...]) -> list[str]:
 def study_cells(study) -> list[tuple[Any, list, list[list[str]]]]:
     """Per run configuration of a study: (config, its units, each unit's record ids) — datasets loaded once, no
     model built. What the launchers and the closing summary share."""
-    from noisebench.records import record_id
-    from noisebench.run import units_of
+    from noisebench.store.records import record_id
+    from noisebench.study.run import units_of
 
     out = []
     for config in study.configs:
@@ -149,8 +149,8 @@ def study_cells(study) -> list[tuple[Any, list, list[list[str]]]]:
 
 def pending_units(cells: list) -> list[tuple[str, str]]:
     """(unit id, label) of every unit with a cell not yet stored as ok."""
-    from noisebench.run import _done
     from noisebench.store import ResultsStore
+    from noisebench.study.run import _done
 
     out = []
     for config, units, ids in cells:

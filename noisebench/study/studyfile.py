@@ -57,7 +57,7 @@ FLOATS = {"lr"}
 
 @dataclass(frozen=True)
 class Executor:
-    """Where the units run (noisebench.executors). kind "local": `workers` processes on this machine with
+    """Where the units run (noisebench.study.executors). kind "local": `workers` processes on this machine with
     `threads_per_worker` torch threads each (None: the cores divided by the workers), worker i on GPU
     `gpus[i % len(gpus)]` when GPUs are named. kind "slurm": one submitit job-array task per pending unit on
     `partition`, `time` minutes each, `gpus_per_task`, at most `array_parallelism` at once (`cluster` local/debug:

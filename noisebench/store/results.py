@@ -5,7 +5,7 @@ Layout of a results directory (default `results/`):
     records/<record id>.json     one evaluation cell each (small metadata); the id hashes the cell's identity
     predictions/<record id>-<sha>.parquet  its per-example predictions (id, label, predicted), read only when asked
     checkpoints/<train id>/      trained weights of one (model, recipe, options, dataset, training config, seed)
-    leases/<name>.lease          who works on a unit now (noisebench.lease: O_EXCL, heartbeat; no flock needed)
+    leases/<name>.lease          who works on a unit now (noisebench.store.lease: O_EXCL, heartbeat; no flock needed)
     trainings/<train id>-<n>.json  one file per training that started: a unit trained once has one
     units/<train id>.json        a unit's completion marker, written last: the records it completed and an index
                                  of their summaries, so that a report reads one file per unit, not one per cell
@@ -33,8 +33,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from noisebench import records
 from noisebench.errors import UsageError
+from noisebench.store import records
 
 _ABSENT = object()
 STALE_TEMPORARY_SECONDS = 6 * 3600  # a temporary file from another host this old has no live writer
@@ -212,8 +212,8 @@ class ResultsStore:
         return {**record, "predictions": pred}
 
     def lease(self, name: str):
-        """The lease on `name` (a `noisebench.lease.Lease`), or None while a live process holds it."""
-        from noisebench import lease
+        """The lease on `name` (a `noisebench.store.lease.Lease`), or None while a live process holds it."""
+        from noisebench.store import lease
 
         return lease.acquire(self.leases_dir, name)
 

@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from noisebench.errors import NoisebenchError, UsageError
-from noisebench.records import rate_key, rate_text
 from noisebench.report.aggregate import METRICS
 from noisebench.report.jsonfmt import SCHEMA
+from noisebench.report.stats import METHODS
 from noisebench.report.text import fixed, pct
-from noisebench.stats import METHODS
+from noisebench.store.records import rate_key, rate_text
 
 REGRESSING = ("regression", "failed")
 MISSING = ("missing in current", "missing in baseline")
@@ -189,7 +189,7 @@ def _verdict(kind: str, base: dict, cur: dict, tolerance: float, require_signifi
 
 def _margin_verdict(kind: str, base: dict, cur: dict, margin: float) -> tuple[str, str]:
     """(verdict, what the row says about the worsening) in non-inferiority mode."""
-    from noisebench.stats import welch_summary
+    from noisebench.report.stats import welch_summary
 
     a, b = (base, cur) if kind == "clean" else (cur, base)  # worsening = a - b: a fall of clean, a rise of drop
     worse = welch_summary(a["point"], a.get("sd"), int(a.get("n") or 0), b["point"], b.get("sd"),

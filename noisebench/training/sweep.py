@@ -4,7 +4,7 @@
     load_choice("results/sweeps/blt-sst2-<hash>.json")  # {"lora_rank", "lora_targets", "lora_alpha", "lr"}
 
 Each grid point builds the model fresh (LoRA alpha = 2 × rank, so the adapter scaling alpha/r stays 2), trains it on
-the train split with `noisebench.train.fit` and keeps the validation accuracy/loss of its best epoch. The test split
+the train split with `noisebench.training.train.fit` and keeps the validation accuracy/loss of its best epoch. The test split
 is never read. Best = highest validation accuracy, ties broken by lower validation loss, then by grid order.
 
 The sweep file `<results-dir>/sweeps/<model>-<dataset>-<hash>.json` (the hash covers the model source, the
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from noisebench.errors import RunError, UsageError
-from noisebench.records import short_hash
+from noisebench.store.records import short_hash
 
 SCHEMA = "noisebench.sweep/1"
 DEFAULT_RANKS = (8, 16, 32)
@@ -108,14 +108,14 @@ def run_sweep(settings: SweepSettings, *, fit: Callable[..., Any] | None = None,
               echo: Callable[[str], None] = lambda line: None) -> tuple[dict, Path]:
     """Run (or resume) a sweep; returns (the sweep document as stored, its path).
 
-    `fit` defaults to `noisebench.train.fit` (tests wrap it); `echo` gets one progress line per grid point.
+    `fit` defaults to `noisebench.training.train.fit` (tests wrap it); `echo` gets one progress line per grid point.
     """
-    from noisebench import train as training
     from noisebench.datasets import load_dataset
     from noisebench.models import build_classifier, resolve_model
     from noisebench.models.base import ModelOptions
-    from noisebench.provenance import environment, stamp
     from noisebench.store import ResultsStore, atomic_write_text
+    from noisebench.store.provenance import environment, stamp
+    from noisebench.training import train as training
 
     spec = resolve_model(settings.model)
     if "lora" not in spec.recipes:

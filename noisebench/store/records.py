@@ -110,7 +110,7 @@ class TrainingSection(TypedDict, total=False):
     val_accuracy: float | None
     val_loss: float | None
     history: list[dict[str, Any]]
-    precision: str  # bf16 | fp16 | fp32, as trained (noisebench.train.resolve_precision)
+    precision: str  # bf16 | fp16 | fp32, as trained (noisebench.training.train.resolve_precision)
     attempts: list[dict[str, Any]]  # only when out of memory forced a smaller micro-batch (train.attempt_plan)
     checkpoint: str
 
