@@ -14,6 +14,8 @@ Cell grammar:  "<noisy> (<drop> [<low>, <high>])"   drop = clean - noisy, positi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 from noisebench.report.aggregate import METRIC_NAMES, Cell, Noise, Report, Row
 from noisebench.report.stats import Estimate
@@ -62,11 +64,11 @@ class DatasetTable:
         return out
 
 
+@lru_cache(maxsize=1 << 16)
 def fixed(x: float, places: int = 1, sign: bool = False) -> str:
     """`x` with `places` decimals, rounded half away from zero after snapping to 9 decimals, so 0.0525 (stored as
-    0.052499999…) and 5.25 both print 5.3 — the report, the JSON-based `check` and a reader agree on every digit."""
-    from decimal import ROUND_HALF_UP, Decimal
-
+    0.052499999…) and 5.25 both print 5.3 — the report, the JSON-based `check` and a reader agree on every digit.
+    (Memoised: a pure function of its arguments, called ~10^5 times by a study-scale report.)"""
     text = str(Decimal(repr(round(float(x), 9))).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
     if text.startswith("-") and not any(ch in "123456789" for ch in text):
         text = text[1:]  # no "-0.0"
