@@ -181,6 +181,17 @@ class ResultsStore:
         atomic_write_bytes(self.predictions_dir / name, data)
         return {"file": name, "n": table.num_rows, "sha256": digest}
 
+    def predictions_intact(self, record: Mapping[str, Any]) -> bool:
+        """Whether the record's predictions file is there with the bytes it names (sha256; not parsed). True for a
+        record without predictions or with them inline (schema 1)."""
+        ref = record.get("predictions")
+        if ref is None or records.is_inline(ref):
+            return True
+        try:
+            return hashlib.sha256((self.predictions_dir / ref["file"]).read_bytes()).hexdigest() == ref["sha256"]
+        except OSError:
+            return False
+
     def with_predictions(self, record: dict) -> dict:
         """The record with its predictions inline ({"ids", "labels", "predicted"}), read from its Parquet file and
         checked against the record's sha256; records of schema 1 already hold them. CorruptRecord (one line naming

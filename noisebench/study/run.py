@@ -425,14 +425,16 @@ def _visible_level(condition: NoiseCondition, clean: list[str], clean_windows: l
 
 
 def _done(store: ResultsStore, record_id: str) -> bool:
-    """A cell counts as done when its record exists with status ok (failed cells are retried)."""
+    """A cell counts as done when its record exists with status ok and its predictions file is intact (failed
+    cells, damaged records and damaged or missing predictions files are recomputed)."""
     path = store.record_path(record_id)
     if not path.is_file():
         return False
     try:
-        return (store.get(record_id) or {}).get("status") == "ok"
+        record = store.get(record_id)
     except records.CorruptRecord:
         return False  # rewritten by this run
+    return record is not None and record.get("status") == "ok" and store.predictions_intact(record)
 
 
 def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: Any, outcome: Outcome, echo: Echo,

@@ -119,6 +119,37 @@ def test_a_damaged_record_is_named_then_rewritten(kind, fault_data, finished, re
     assert rc == 0 and comparable(results) == reference
 
 
+PARQUET_DAMAGE = {
+    "truncated": lambda data: data[: len(data) // 2],
+    "zero-length": lambda data: b"",
+    "garbage": lambda data: b"\x00\xffgarbage",
+    "one byte flipped": lambda data: data[:40] + bytes([data[40] ^ 0xFF]) + data[41:],
+}
+
+
+@pytest.mark.parametrize("kind", [*PARQUET_DAMAGE, "missing"])
+def test_a_damaged_predictions_file_is_named_then_recomputed(kind, fault_data, finished, reference, tmp_path,
+                                                            capsys):
+    """Tables never read the Parquet predictions; a statistic that needs them names the damaged file in one line,
+    and the next run recomputes the cell (the record points at the file by its sha256)."""
+    results = tmp_path / "results"
+    shutil.copytree(finished, results)
+    victim = sorted((results / "predictions").glob("*.parquet"))[1]
+    if kind == "missing":
+        victim.unlink()
+    else:
+        victim.write_bytes(PARQUET_DAMAGE[kind](victim.read_bytes()))
+    COUNTS["damaged predictions file"] += 1
+    rc, out, err = cli(capsys, "report", "--results-dir", results)
+    assert rc == 0, err
+    rc, out, err = cli(capsys, "report", "--results-dir", results, "--ci", "hierarchical", "--resamples", "200")
+    no_traceback(out, err)
+    assert rc == 2 and victim.name in err and err.count("\n") == 1 and "predictions file" in err
+    rc, out, err = cli(capsys, *run_args(fault_data, results))
+    no_traceback(out, err)
+    assert rc == 0 and comparable(results) == reference and leftovers(results) == []
+
+
 CHECKPOINT_DAMAGE = {
     "truncated weights": ("trainable.safetensors", lambda data: data[: len(data) // 3]),
     "zero-length weights": ("trainable.safetensors", lambda data: b""),
