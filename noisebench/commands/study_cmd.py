@@ -13,6 +13,15 @@ from typing import Annotated
 import typer
 
 Opt = typer.Option
+# The options `plan` and `status` share (a study file, or the flags of `noisebench run` that choose its units).
+StudyFile = Annotated[Path | None, Opt("--study", help="A study file (TOML); flags override it.")]
+Models = Annotated[str | None, Opt("--model", help="Models (comma list), as for `noisebench run`.")]
+Datasets = Annotated[str | None, Opt("--dataset", help="Datasets (comma list).")]
+Noises = Annotated[str | None, Opt("--noise", help="Noises (comma list, 'all', a+b).")]
+Rates = Annotated[str | None, Opt("--rate", help="Rates (comma list, 'all').")]
+Seeds = Annotated[str | None, Opt("--seeds", help="Seeds (comma list).")]
+Recipe = Annotated[str | None, Opt("--recipe", help="Recipe for every model.")]
+DataDir = Annotated[str | None, Opt("--data-dir", help="Local copies of registered datasets.")]
 
 
 def _study(study: Path | None, flags: dict):
@@ -79,14 +88,8 @@ def _duration(seconds: float) -> str:
 
 
 def plan(
-    study: Annotated[Path | None, Opt(help="A study file (TOML); flags override it.")] = None,
-    model: Annotated[str | None, Opt(help="Models (comma list), as for `noisebench run`.")] = None,
-    dataset: Annotated[str | None, Opt(help="Datasets (comma list).")] = None,
-    noise: Annotated[str | None, Opt(help="Noises (comma list, 'all', a+b).")] = None,
-    rate: Annotated[str | None, Opt(help="Rates (comma list, 'all').")] = None,
-    seeds: Annotated[str | None, Opt(help="Seeds (comma list).")] = None,
-    recipe: Annotated[str | None, Opt(help="Recipe for every model.")] = None,
-    data_dir: Annotated[str | None, Opt(help="Local copies of registered datasets.")] = None,
+    study: StudyFile = None, model: Models = None, dataset: Datasets = None, noise: Noises = None,
+    rate: Rates = None, seeds: Seeds = None, recipe: Recipe = None, data_dir: DataDir = None,
     results_dir: Annotated[Path, Opt(help="Results directory to compare against.")] = Path("results"),
 ) -> None:
     """List the units and cells a run would do, which are already stored, and an estimate of the rest's cost."""
@@ -141,14 +144,8 @@ def plan(
 
 
 def status(
-    study: Annotated[Path | None, Opt(help="A study file (TOML); flags override it.")] = None,
-    model: Annotated[str | None, Opt(help="Models (comma list), as for `noisebench run`.")] = None,
-    dataset: Annotated[str | None, Opt(help="Datasets (comma list).")] = None,
-    noise: Annotated[str | None, Opt(help="Noises (comma list, 'all', a+b).")] = None,
-    rate: Annotated[str | None, Opt(help="Rates (comma list, 'all').")] = None,
-    seeds: Annotated[str | None, Opt(help="Seeds (comma list).")] = None,
-    recipe: Annotated[str | None, Opt(help="Recipe for every model.")] = None,
-    data_dir: Annotated[str | None, Opt(help="Local copies of registered datasets.")] = None,
+    study: StudyFile = None, model: Models = None, dataset: Datasets = None, noise: Noises = None,
+    rate: Rates = None, seeds: Seeds = None, recipe: Recipe = None, data_dir: DataDir = None,
     results_dir: Annotated[Path, Opt(help="Results directory.")] = Path("results"),
 ) -> None:
     """Per unit: done, running (host and start time), failed (with the reason) or pending."""

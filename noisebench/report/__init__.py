@@ -29,11 +29,10 @@ __all__ = ["FORMATS", "EXTENSIONS", "METRICS", "Report", "Settings", "load", "se
 _SHOW_CORRUPT = 5
 
 
-def load(results_dir: str | os.PathLike, *, skip_corrupt: bool = False,
-         predictions: bool = False) -> tuple[list[dict], list[tuple[str, str]]]:
-    """Validated records of `results_dir` and the skipped corrupt ones as (path, reason). Records carry their
-    per-example predictions only when `predictions` (McNemar needs them); otherwise they come from the summary cache
-    where possible (see report.loading).
+def load(results_dir: str | os.PathLike, *, skip_corrupt: bool = False) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Validated record summaries of `results_dir` (from the unit indexes and the summary cache where possible: see
+    report.loading; `with_predictions` reads the per-example predictions of the records a statistic needs) and the
+    skipped corrupt ones as (path, reason).
 
     Raises UsageError (exit 2) when the directory is missing or holds no records, and — unless `skip_corrupt` —
     when any record is corrupt, naming each file (the first five, then a count).
@@ -41,7 +40,7 @@ def load(results_dir: str | os.PathLike, *, skip_corrupt: bool = False,
     root = Path(results_dir)
     if not root.is_dir():
         raise UsageError(f"results directory {root} does not exist (run `noisebench run` first, or pass --results-dir)")
-    good, bad = load_records(root, predictions=predictions)
+    good, bad = load_records(root)
     if not good and not bad:
         raise UsageError(f"no results in {root} (run `noisebench run` first, or pass --results-dir)")
     skipped = [(str(path), reason) for path, reason in bad]

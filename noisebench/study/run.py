@@ -446,8 +446,15 @@ def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: An
     from noisebench.models import build_classifier
     from noisebench.training import train
 
+    def fresh() -> Classifier:
+        """The unit's model, newly built; a BLT model gets the store's cached patch boundaries."""
+        built = build_classifier(unit.plan.spec, unit.options, device)
+        if hasattr(built, "load_patch_cache"):
+            built.load_patch_cache(store.root / PATCHES)
+        return built
+
     folder = store.checkpoints_dir / unit.id()
-    clf = build_classifier(unit.plan.spec, unit.options, device)
+    clf = fresh()
     if clf.info.get("new_head_keys"):  # expected for a pretrained backbone: its classification head is new
         echo(f"{label}: newly initialised head (not in the checkpoint): {', '.join(clf.info['new_head_keys'])}")
     if unit.as_is:  # nothing to train or keep: the checkpoint is the model
@@ -456,8 +463,6 @@ def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: An
         echo(f"{label}: evaluated as saved ({clf.info.get('revision')}), labels {clf.info.get('labels')}")
         return clf, TrainingSection(config=unit.training_identity(), seconds=0.0, trainable_params=0,
                                     total_params=count_parameters(clf.module)[1], epochs_run=0)
-    if hasattr(clf, "load_patch_cache"):
-        clf.load_patch_cache(store.root / PATCHES)
     kept = _load_checkpoint(folder)
     if isinstance(kept, str):
         notice(f"{label}: the checkpoint in {folder} is unreadable ({kept}); discarded, retraining")
@@ -470,7 +475,7 @@ def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: An
             notice(f"{label}: the checkpoint in {folder} does not fit the model ({str(e).splitlines()[0]}); "
                    "discarded, retraining")
             _discard(folder)
-            clf = build_classifier(unit.plan.spec, unit.options, device)
+            clf = fresh()
         else:
             clf.module.to(device)
             clf.module.eval()
@@ -479,16 +484,7 @@ def _trained(unit: Unit, store: ResultsStore, device: torch.device, progress: An
             return clf, training
     store.log_training(unit.id(), {"model": unit.plan.name, "seed": unit.seed, "dataset": unit.dataset.name})
     first = [clf]  # the first attempt trains the model built above; a retry after out of memory builds it anew
-
-    def build() -> Classifier:
-        if first:
-            return first.pop()
-        fresh = build_classifier(unit.plan.spec, unit.options, device)
-        if hasattr(fresh, "load_patch_cache"):
-            fresh.load_patch_cache(store.root / PATCHES)
-        return fresh
-
-    trained, result, attempts = train.train_with_fallback(build, unit.train_config, train=unit.dataset.train,
+    trained, result, attempts = train.train_with_fallback(lambda: first.pop() if first else fresh(), unit.train_config, train=unit.dataset.train,
                                                  validation=unit.dataset.validation, seed=unit.seed, device=device,
                                                  progress=progress.train_callback(label))
     if trained is None or result is None:
