@@ -62,7 +62,7 @@ def test_paired_drop_pairs_by_position_and_matches_one_sample_t():
 def test_pair_by_key_never_pairs_across_seeds():
     keys, c, z = stats.pair_by_key({1: 0.9, 2: 0.8, 3: 0.7}, {3: 0.6, 1: 0.85, 4: 0.1})
     assert keys == [1, 3]
-    assert c.tolist() == [0.9, 0.7] and z.tolist() == [0.85, 0.6]
+    assert c == [0.9, 0.7] and z == [0.85, 0.6]
 
 
 @pytest.mark.parametrize(

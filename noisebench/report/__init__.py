@@ -11,6 +11,7 @@ can list them on stderr (they also appear in the JSON under "skipped_corrupt").
 from __future__ import annotations
 
 import os
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from noisebench.errors import UsageError, did_you_mean, unknown_name
@@ -93,6 +94,8 @@ def select(records: list[dict], where: str = "the results", **filters: list[str]
     for name, wanted in filters.items():
         if name not in FILTERS:
             raise ValueError(f"unknown filter {name!r}")
+        if not wanted:
+            continue
         existing = _values(records, name)
         for value in wanted:
             if value not in existing:
@@ -108,6 +111,9 @@ def select(records: list[dict], where: str = "the results", **filters: list[str]
 def matching(records: list[dict], filters: dict[str, list[str]]) -> list[dict]:
     """Records whose dataset/model/noise names are in the filter lists ([] = any); clean records ignore the noise
     filter. No validation of the filter values (see `select`)."""
+    filters = {name: wanted for name, wanted in filters.items() if wanted}
+    if not filters:
+        return list(records)
     out = []
     for rec in records:
         if all(not wanted or (name == "noise" and rec["noise"]["name"] == CLEAN) or _record_value(rec, name) in wanted
@@ -138,13 +144,18 @@ def check_settings(settings: Settings) -> None:
 UNVERSIONED = "unversioned (written before 0.2)"
 
 
-def _code_versions(record: dict) -> tuple[str, str]:
-    """(training code + weights, noise implementations) of a record, as text."""
+def _code_versions(record: dict) -> tuple[tuple, tuple]:
+    """(training code + weights, noise implementations) of a record, as hashable values (`_version_text`)."""
     v = record.get("versions")
     if not isinstance(v, dict):
+        return (), ()
+    return (str(v.get("training")), str(v.get("model"))), tuple(sorted((v.get("noise") or {}).items()))
+
+
+def _version_text(code: tuple, noise: tuple) -> tuple[str, str]:
+    if not code:
         return UNVERSIONED, UNVERSIONED
-    noise = ", ".join(f"{n} v{k}" for n, k in sorted((v.get("noise") or {}).items())) or "-"
-    return f"training v{v.get('training')}, weights {v.get('model')}", noise
+    return f"training v{code[0]}, weights {code[1]}", ", ".join(f"{n} v{k}" for n, k in noise) or "-"
 
 
 def version_conflicts(records: list[dict], keys: list[tuple[ArmKey, NoiseKey | None]] | None = None) -> list[str]:
@@ -152,24 +163,25 @@ def version_conflicts(records: list[dict], keys: list[tuple[ArmKey, NoiseKey | N
     training config, dataset) whose records differ in training-code version or weights, or a condition whose
     seeds differ in noise-implementation versions. One line per conflict; [] when everything agrees. `keys`: the
     records' `record_keys`, when the caller has them."""
-    arms: dict[tuple, dict[str, int]] = {}
-    cells: dict[tuple, dict[str, int]] = {}
+    arms: dict[tuple, Counter] = defaultdict(Counter)
+    cells: dict[tuple, Counter] = defaultdict(Counter)
     for rec, (arm, noise_key) in zip(records, keys or record_keys(records), strict=True):
         code, noise = _code_versions(rec)
-        arms.setdefault(arm, {}).setdefault(code, 0)
         arms[arm][code] += 1
         if noise_key is not None:
-            cell = (arm, noise_key)
-            cells.setdefault(cell, {}).setdefault(noise, 0)
-            cells[cell][noise] += 1
+            cells[(arm, noise_key)][(code, noise)] += 1
     out = []
     for (ds, model, recipe, _), seen in arms.items():
         if len(seen) > 1:
-            out.append(f"{ds} · {model} ({recipe}): " + " vs ".join(f"{v} ({n} records)" for v, n in sorted(seen.items())))
+            counts = sorted((_version_text(code, ())[0], n) for code, n in seen.items())
+            out.append(f"{ds} · {model} ({recipe}): " + " vs ".join(f"{v} ({n} records)" for v, n in counts))
     for ((ds, model, recipe, _), (name, rate, _)), seen in cells.items():
-        if len(seen) > 1:
+        by_noise: Counter[str] = Counter()
+        for (code, noise), n in seen.items():
+            by_noise[_version_text(code, noise)[1]] += n
+        if len(by_noise) > 1:
             out.append(f"{ds} · {model} ({recipe}) · {name}@{rate_text(rate)}: "
-                       + " vs ".join(f"{v} ({n} records)" for v, n in sorted(seen.items())))
+                       + " vs ".join(f"{v} ({n} records)" for v, n in sorted(by_noise.items())))
     return out
 
 

@@ -208,6 +208,7 @@ def _variant(obj) -> str:
     return _HASHES[key]
 
 
+_NO_OPTIONS = short_hash({}, 8)
 ArmKey = tuple[str, str, str, str]  # (dataset, model, recipe, variant)
 NoiseKey = tuple[str, "float | tuple[float, ...]", str]  # (name, rate, options variant)
 
@@ -224,7 +225,9 @@ def arm_of(record: dict) -> ArmKey:
 
 def noise_of(record: dict) -> NoiseKey:
     noise = record["noise"]
-    return noise["name"], records.rate_key(noise["rate"]), _variant(noise["options"])
+    rate, options = noise["rate"], noise["options"]
+    return (noise["name"], rate if type(rate) is float else records.rate_key(rate),
+            _NO_OPTIONS if options == {} else _variant(options))
 
 
 def record_keys(records: list[dict]) -> list[tuple[ArmKey, NoiseKey | None]]:
@@ -272,11 +275,18 @@ class _Estimator:
         self.s = settings
         self.hierarchical = settings.ci == "hierarchical"
         self.seed_method = "t" if self.hierarchical else settings.ci
+        # t intervals depend on the values alone: one arm's clean values recur in each of its ~20 cells
+        self._t_means: dict[tuple, stats.Estimate] | None = {} if self.seed_method == "t" else None
 
     def _rng(self, key: str):
         return stats.bootstrap_rng(key, self.s.bootstrap_seed) if self.seed_method == "bootstrap" else None
 
     def mean(self, values, key: str) -> stats.Estimate:
+        if self._t_means is not None and type(values) is list:
+            memo = tuple(values)
+            if (hit := self._t_means.get(memo)) is None:
+                hit = self._t_means[memo] = stats.mean_ci(values, self.s.level, "t")
+            return hit
         return stats.mean_ci(values, self.s.level, self.seed_method, self._rng(key), self.s.resamples)
 
     def drop(self, clean, noisy, key: str) -> stats.Estimate:
@@ -383,8 +393,13 @@ def build(records: list[dict], settings: Settings, filters: dict[str, list[str]]
             if isinstance(noise.rate, tuple):
                 realized_steps[(ds, noise)] = _step_levels(ok_records, len(noise.rate), est, key)
     _mark_most_robust(rows, noises, cells)
-    sizes = {rec["dataset"]["name"]: int(rec["dataset"]["n"]) for rec in records
-             if isinstance(rec["dataset"].get("n"), int)}
+    sizes: dict[str, int] = {}  # dataset → n of its last record that has one
+    seen: set[int] = set()  # records of one unit share their dataset section: look at each once
+    for rec in reversed(records):
+        if id(section := rec["dataset"]) not in seen:
+            seen.add(id(section))
+            if isinstance(n := section.get("n"), int) and section["name"] not in sizes:
+                sizes[section["name"]] = n
     return Report(settings, rows, noises, cells, realized, filters or {}, test_sizes=sizes,
                   realized_steps=realized_steps)
 
@@ -400,12 +415,17 @@ def _step_levels(ok_records: list[dict], parts: int, est: _Estimator, key: str) 
     return out
 
 
-def _realized_values(seeds, by_seed: dict[int, dict], field_name: str) -> list[float]:
-    out = []
+REALIZED_FIELDS = ("unit_fraction", "edit_ratio", "unit_fraction_visible")
+
+
+def _realized_values(seeds, by_seed: dict[int, dict]) -> dict[str, list[float]]:
+    """Per REALIZED_FIELDS name, the seeds' numeric values of it (seeds without one are left out)."""
+    out: dict[str, list[float]] = {name: [] for name in REALIZED_FIELDS}
     for s in seeds:
-        value = _number((by_seed[s].get("realized") or {}).get(field_name))
-        if value is not None:
-            out.append(value)
+        if realized := by_seed[s].get("realized"):
+            for name in REALIZED_FIELDS:
+                if (value := _number(realized.get(name))) is not None:
+                    out[name].append(value)
     return out
 
 
@@ -454,7 +474,7 @@ def _cell(arm: Arm, noise: Noise, expected, ok_clean, by_seed, est: _Estimator) 
         paired, c, z = stats.pair_by_key(
             {s: r["metrics"][m] for s, r in ok_clean.items()}, {s: r["metrics"][m] for s, r in ok_noisy.items()}
         )
-        drops[m] = c - z
+        drops[m] = np.array([a - b for a, b in zip(c, z, strict=True)])
         if paired and est.hierarchical and m == "accuracy":
             cleans, noisys, diffs = _per_example(paired, ok_clean, ok_noisy)
             estimates[m] = {
@@ -470,10 +490,8 @@ def _cell(arm: Arm, noise: Noise, expected, ok_clean, by_seed, est: _Estimator) 
             }
         else:
             estimates[m] = {"clean": None, "noisy": None, "drop": None}
-    realized = {}
-    for name in ("unit_fraction", "edit_ratio", "unit_fraction_visible"):
-        values = _realized_values(paired, ok_noisy, name)
-        realized[name] = est.mean(values, f"{key}|realized|{name}") if values else None
+    realized = {name: est.mean(values, f"{key}|realized|{name}") if values else None
+                for name, values in _realized_values(paired, ok_noisy).items()}
     cuts = [t for s in paired if isinstance(t := ok_noisy[s].get("truncation"), dict)]
     truncation = {k: sum(float(t[k]) for t in cuts) / len(cuts) for k in ("truncated_fraction", "visible_fraction")
                   } if cuts and all(isinstance(t.get("truncated_fraction"), (int, float)) for t in cuts) else None

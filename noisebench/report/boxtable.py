@@ -7,6 +7,7 @@ this. It is also ~10× faster than rich on large reports (a 10,000-record report
 
 from __future__ import annotations
 
+import functools
 import io
 import unicodedata
 from dataclasses import dataclass, field
@@ -29,6 +30,11 @@ class Block:
 
 def cell_width(text: str) -> int:
     """Display width: East Asian wide and full-width characters take two columns."""
+    return len(text) if text.isascii() else _wide_width(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _wide_width(text: str) -> int:  # a report repeats its few non-ASCII cell texts (±, ▼, …) many times
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 

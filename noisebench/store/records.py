@@ -35,6 +35,7 @@ fields (never compound keys like "acc,none"):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -72,7 +73,11 @@ def rate_key(value: Any) -> Rate:
 
 def rate_text(rate: Any) -> str:
     """A nominal rate as written on the command line: "0.1", or "1+0.05" for a composition."""
-    rate = rate_key(rate)
+    return _rate_text(rate_key(rate))
+
+
+@functools.lru_cache(maxsize=4096)
+def _rate_text(rate: Rate) -> str:  # a report writes the same few rates ~10^5 times
     return COMPOSE.join(f"{r:g}" for r in rate) if isinstance(rate, tuple) else f"{rate:g}"
 
 
