@@ -153,6 +153,9 @@ def test_two_local_workers_write_the_records_of_one_process_and_train_each_unit_
     proc = subprocess.run([*base, "--results-dir", str(two), "--workers", "2"], env=env, capture_output=True,
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-800:]
+    # the workers share the launcher's terminal: one closing table and summary line (the launcher's), not one each
+    assert proc.stdout.count("noisebench run on") == 1 and proc.stderr.count("cells written") == 1, proc.stderr
+    assert "12 cells written, 0 already stored" in proc.stderr
     assert _records(one) == _records(two) and len(_records(two)) == 12
     trainings = sorted(p.name.rsplit("-", 1)[0] for p in (two / "trainings").iterdir())
     assert trainings == sorted(os.listdir(two / "checkpoints")) and len(trainings) == 4  # each unit once

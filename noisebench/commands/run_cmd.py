@@ -6,6 +6,7 @@ Nothing heavy at module level: the configuration, torch and the models load insi
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -120,26 +121,37 @@ def run(
         if value != default or study is None:
             given[name] = value
     plan = load_study(study, given) if study is not None else from_flags(given)
+    err = Console(stderr=True, soft_wrap=True)
     if plan.executor.kind != "local" or plan.executor.workers > 1:
         from noisebench.commands import ARGV
         from noisebench.study import executors
 
+        if not quiet:
+            for config in plan.configs:
+                if config.offline_default:
+                    err.print(config.describe_default(), highlight=False)
         cells = executors.study_cells(plan)
         before = _stored(cells)
         launch = {"local": executors.run_local, "slurm": executors.run_slurm, "ray": executors.run_ray}
         launch[plan.executor.kind](plan, list(ARGV), cells, quiet=quiet)
         _print_study_summary(cells, before)
         return
-    err = Console(stderr=True, soft_wrap=True)
-    echo = (lambda line: None) if quiet else (lambda line: err.print(line, highlight=False))
+    # A worker of a local launcher shares its terminal: the launcher shows the banner, one progress bar and the
+    # closing summary; the worker prints only its own lines, prefixed.
+    from noisebench.study.executors import WORKER_ENV
+
+    worker = os.environ.get(WORKER_ENV)
+    prefix = f"worker {worker}: " if worker is not None else ""
+    echo = (lambda line: None) if quiet else (lambda line: err.print(prefix + line, highlight=False))
     threads = plan.executor.threads_per_worker
     outcomes: list[tuple[Any, Outcome]] = []
     for config in plan.configs:
         config = replace(config, threads=threads, worker=worker_index, only_units=tuple(unit or ()))
-        if config.offline_default and not quiet:
+        if config.offline_default and not quiet and worker is None:
             err.print(config.describe_default(), highlight=False)
-        outcomes.append((config, execute(config, echo=echo, progress=None if quiet else RunProgress(err))))
-    for config, outcome in outcomes:
+        progress = None if quiet or worker is not None else RunProgress(err)
+        outcomes.append((config, execute(config, echo=echo, progress=progress)))
+    for config, outcome in outcomes if worker is None else ():
         _print_summary(ResultsStore(config.results_dir), outcome, config)
     errors = [e for _, o in outcomes for e in o.errors]
     if errors:

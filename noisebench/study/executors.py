@@ -80,11 +80,14 @@ def run_local(study, argv: list[str], cells: list, *, quiet: bool) -> list[Worke
     if not quiet:
         print(f"noisebench: {ex.workers} local workers, {threads} torch thread(s) each"
               + (f", GPUs {','.join(ex.gpus)}" if ex.gpus else ""), file=sys.stderr, flush=True)
+    progress = None if quiet else _StoreProgress(cells)
     for log in logs:
         start(log)
     try:
         while running:
             time.sleep(0.2)
+            if progress is not None:
+                progress.poll()
             for index, proc in list(running.items()):
                 code = proc.poll()
                 if code is None:
@@ -105,6 +108,9 @@ def run_local(study, argv: list[str], cells: list, *, quiet: bool) -> list[Worke
         for proc in running.values():
             proc.wait()
         raise
+    finally:
+        if progress is not None:
+            progress.stop()
     failed = [log for log in logs if log.codes and log.codes[-1] not in (0, 1)]
     if failed:
         raise RunError("worker(s) " + ", ".join(f"{log.index} (exit {log.codes[-1]} after {log.starts} start(s))"
@@ -132,6 +138,38 @@ def _strip(argv: list[str], flags: tuple[str, ...]) -> list[str]:
             continue
         out.append(arg)
     return out[1:] if out[:1] == ["run"] else out
+
+
+class _StoreProgress:
+    """The launcher's one progress bar over its workers: cells stored so far (record files present), counted from
+    the results directory about once a second (the workers share the terminal but draw no bars of their own)."""
+
+    def __init__(self, cells: list) -> None:
+        from rich.console import Console
+
+        from noisebench.store import ResultsStore
+        from noisebench.study.run import RunProgress
+
+        self.paths = [ResultsStore(config.results_dir).record_path(i) for config, _, rows in cells
+                      for row in rows for i in row]
+        self.bar = RunProgress(Console(stderr=True, soft_wrap=True))
+        self.shown, self.last = self._count(), time.monotonic()
+        self.bar.start(len(self.paths))
+        self.bar.advance_cells(self.shown)
+
+    def _count(self) -> int:
+        return sum(p.is_file() for p in self.paths)
+
+    def poll(self) -> None:
+        if time.monotonic() - self.last >= 1.0:
+            self.last = time.monotonic()
+            now = self._count()
+            self.bar.advance_cells(now - self.shown)
+            self.shown = now
+
+    def stop(self) -> None:
+        self.bar.advance_cells(self._count() - self.shown)
+        self.bar.stop()
 
 
 def study_cells(study) -> list[tuple[Any, list, list[list[str]]]]:
