@@ -138,8 +138,10 @@ def _parse_all(folder: str, names: list[str], predictions: bool) -> list[tuple[s
 def paused_gc() -> Iterator[None]:
     """Pause Python's cyclic garbage collector: building 10^5 acyclic records (JSON trees) otherwise triggers it
     over and over, each pass walking every object made so far (measured: 45% of loading 100,000 summaries). On
-    leaving, what was made is moved to the collector's permanent generation (gc.freeze), or the first collection
-    after re-enabling walks all of it again (0.4 s at 100,000 records); reference counting still frees it."""
+    leaving, everything the collector tracks is moved to its permanent generation (gc.freeze), or the first
+    collection after re-enabling walks all of it again (0.4 s at 100,000 records), and later ones during
+    aggregation and rendering again. Reference counting still frees those objects; only a reference cycle that is
+    already garbage at that moment is never collected (loading and aggregating make none)."""
     was = gc.isenabled()
     gc.disable()
     try:
