@@ -151,8 +151,9 @@ def run(
             err.print(config.describe_default(), highlight=False)
         progress = None if quiet or worker is not None else RunProgress(err)
         outcomes.append((config, execute(config, echo=echo, progress=progress)))
-    for config, outcome in outcomes if worker is None else ():
-        _print_summary(ResultsStore(config.results_dir), outcome, config)
+    if worker is None:
+        for config, outcome in outcomes:
+            _print_summary(ResultsStore(config.results_dir), outcome, config)
     errors = [e for _, o in outcomes for e in o.errors]
     if errors:
         raise RunError(f"{len(errors)} training run(s) failed (stored as failed; a re-run retries them): "

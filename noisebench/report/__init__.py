@@ -144,18 +144,21 @@ def check_settings(settings: Settings) -> None:
 UNVERSIONED = "unversioned (written before 0.2)"
 
 
-def _code_versions(record: dict) -> tuple[tuple, tuple]:
-    """(training code + weights, noise implementations) of a record, as hashable values (`_version_text`)."""
+def _code_versions(record: dict) -> tuple[tuple[str, str] | None, tuple | None]:
+    """(training code + weights, noise implementations) of a record as hashable values; None, None when it has no
+    versions block. Shown by `_code_text` and `_noise_text`."""
     v = record.get("versions")
     if not isinstance(v, dict):
-        return (), ()
+        return None, None
     return (str(v.get("training")), str(v.get("model"))), tuple(sorted((v.get("noise") or {}).items()))
 
 
-def _version_text(code: tuple, noise: tuple) -> tuple[str, str]:
-    if not code:
-        return UNVERSIONED, UNVERSIONED
-    return f"training v{code[0]}, weights {code[1]}", ", ".join(f"{n} v{k}" for n, k in noise) or "-"
+def _code_text(code: tuple[str, str] | None) -> str:
+    return UNVERSIONED if code is None else f"training v{code[0]}, weights {code[1]}"
+
+
+def _noise_text(noise: tuple | None) -> str:
+    return UNVERSIONED if noise is None else ", ".join(f"{n} v{k}" for n, k in noise) or "-"
 
 
 def version_conflicts(records: list[dict], keys: list[tuple[ArmKey, NoiseKey | None]] | None = None) -> list[str]:
@@ -169,16 +172,16 @@ def version_conflicts(records: list[dict], keys: list[tuple[ArmKey, NoiseKey | N
         code, noise = _code_versions(rec)
         arms[arm][code] += 1
         if noise_key is not None:
-            cells[(arm, noise_key)][(code, noise)] += 1
+            cells[(arm, noise_key)][noise] += 1
     out = []
     for (ds, model, recipe, _), seen in arms.items():
         if len(seen) > 1:
-            counts = sorted((_version_text(code, ())[0], n) for code, n in seen.items())
+            counts = sorted((_code_text(code), n) for code, n in seen.items())
             out.append(f"{ds} · {model} ({recipe}): " + " vs ".join(f"{v} ({n} records)" for v, n in counts))
     for ((ds, model, recipe, _), (name, rate, _)), seen in cells.items():
-        by_noise: Counter[str] = Counter()
-        for (code, noise), n in seen.items():
-            by_noise[_version_text(code, noise)[1]] += n
+        by_noise: Counter[str] = Counter()  # by text, as shown
+        for noise, n in seen.items():
+            by_noise[_noise_text(noise)] += n
         if len(by_noise) > 1:
             out.append(f"{ds} · {model} ({recipe}) · {name}@{rate_text(rate)}: "
                        + " vs ".join(f"{v} ({n} records)" for v, n in sorted(by_noise.items())))

@@ -208,7 +208,6 @@ def _variant(obj) -> str:
     return _HASHES[key]
 
 
-_NO_OPTIONS = short_hash({}, 8)
 ArmKey = tuple[str, str, str, str]  # (dataset, model, recipe, variant)
 NoiseKey = tuple[str, "float | tuple[float, ...]", str]  # (name, rate, options variant)
 
@@ -225,9 +224,7 @@ def arm_of(record: dict) -> ArmKey:
 
 def noise_of(record: dict) -> NoiseKey:
     noise = record["noise"]
-    rate, options = noise["rate"], noise["options"]
-    return (noise["name"], rate if type(rate) is float else records.rate_key(rate),
-            _NO_OPTIONS if options == {} else _variant(options))
+    return noise["name"], records.rate_key(noise["rate"]), _variant(noise["options"])
 
 
 def record_keys(records: list[dict]) -> list[tuple[ArmKey, NoiseKey | None]]:
