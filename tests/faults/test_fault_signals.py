@@ -13,12 +13,28 @@ from faultkit import COUNTS, FAULT_SEED, command, comparable, env, leftovers, no
 KILLS = 22  # ≥ 20 kill points per CI run
 
 
+def _counts(results) -> tuple[int, int]:
+    """What a run has left so far: training checkpoints and records."""
+    return (sum(1 for _ in results.glob("checkpoints/*/training.json")),
+            sum(1 for _ in results.glob("records/*.json")))
+
+
 def _phase(results) -> str:
     """Where the run was when killed, read from what it left: no checkpoint yet (training), a checkpoint and k
     records (evaluation / record writing)."""
-    checkpoints = sum(1 for _ in results.glob("checkpoints/*/training.json"))
-    records = sum(1 for _ in results.glob("records/*.json"))
+    checkpoints, records = _counts(results)
     return f"{checkpoints} checkpoint(s), {records} record(s)"
+
+
+def _await_new(proc, results, which: int) -> bool:
+    """Poll until the run leaves one more checkpoint (which=0) or record (which=1) than it found; False when the
+    process ended first."""
+    before = _counts(results)[which]
+    while proc.poll() is None:
+        if _counts(results)[which] > before:
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def _finish_and_check(fault_data, results, reference, phases) -> None:
@@ -37,19 +53,28 @@ def _whole_run_seconds(fault_data, folder) -> float:
 
 
 def test_sigkill_at_random_times_then_a_rerun_gives_the_uninterrupted_records(fault_data, reference, tmp_path):
-    """Kill after a random time past start-up, restart on the same directory, kill again …; whenever a chain's run
-    completes, check it against the reference and start a new chain, until KILLS kills have landed."""
+    """Kill at a random moment, restart on the same directory, kill again …; whenever a chain's run completes,
+    check it against the reference and start a new chain, until KILLS kills have landed. A kill's moment is drawn
+    after one of three anchors: the process start (a time past start-up, anywhere in the run), the next checkpoint
+    written, or the next record written (a short random delay after them): timing alone put every kill of a CI run
+    in training, the stage before the first checkpoint taking most of a run."""
     rng = random.Random(FAULT_SEED)
     startup = startup_seconds()
-    # One uninterrupted run's duration on this machine now: kills are spread from the end of start-up to past it,
-    # so they land in training, checkpointing, evaluation and record writing alike, whatever the machine's load.
+    # One uninterrupted run's duration on this machine now: start-anchored kills are spread from the end of
+    # start-up to past it, whatever the machine's load.
     whole = _whole_run_seconds(fault_data, tmp_path / "timing")
     chain, kills, phases = 0, 0, []
     results = tmp_path / f"chain-{chain}"
     while kills < KILLS:
         proc = subprocess.Popen(command(fault_data, results), env=env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        delay = rng.uniform(startup, max(whole, startup + 1.0))
+        anchor = rng.choice(("start", "checkpoint", "record"))
+        if anchor == "start":
+            delay = rng.uniform(startup, max(whole, startup + 1.0))
+        else:
+            delay = rng.uniform(0.0, 0.3)
+            if not _await_new(proc, results, 0 if anchor == "checkpoint" else 1):
+                delay = 0.0  # the run ended first: it is checked below
         try:
             proc.wait(timeout=delay)
         except subprocess.TimeoutExpired:
@@ -57,7 +82,7 @@ def test_sigkill_at_random_times_then_a_rerun_gives_the_uninterrupted_records(fa
             proc.wait()
             kills += 1
             COUNTS["SIGKILL"] += 1
-            phases.append(f"chain {chain} kill at {delay:.2f} s: {_phase(results)}")
+            phases.append(f"chain {chain} kill {delay:.2f} s after {anchor}: {_phase(results)}")
             continue
         assert proc.returncode == 0, (FAULT_SEED, phases)
         _finish_and_check(fault_data, results, reference, phases)  # the run ended before its kill: check it
