@@ -107,6 +107,23 @@ def test_tiny_padding_invariant(name):
         assert torch.allclose(alone, batch[i], atol=1e-5, rtol=0), (name, text, alone, batch[i])
 
 
+@pytest.mark.parametrize("name", TINY)
+def test_tiny_trains_on_shapes_first_seen_in_prediction(name):
+    """Validation predicts (inference mode) between training epochs: whatever a model caches there must still train.
+    (byt5-tiny's position-bucket cache once kept inference tensors, and the next epoch's backward failed on any
+    batch length first seen in validation.)"""
+    from noisebench.training.train import predict
+
+    clf = build(name)
+    predict(clf, TEXTS, device=torch.device("cpu"), batch_size=len(TEXTS))
+    clf.module.train()
+    loss = clf.forward(clf.encode(TEXTS)).float().sum()
+    loss.backward()
+    # (CANINE's final character encoder feeds only its token-level outputs: no gradient from a CLS classifier)
+    grads = [p.grad for p in clf.module.parameters() if p.requires_grad and p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
 def _randomise_trainable(clf, seed: int) -> None:
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():

@@ -62,6 +62,8 @@ def cache_position_buckets(encoder: Any) -> None:
     T5 recomputes the bucket of every (query, key) pair on every forward (a log, a min and a where over an S x S
     tensor): a quarter of byt5-tiny's CPU time at ~200 bytes. The buckets depend only on the lengths, never on the
     weights (the bias embedding looked up with them still trains), so they are computed once per shape."""
+    import torch
+
     cache: dict[tuple, Any] = {}
     for module in encoder.modules():
         bucket = getattr(module, "_relative_position_bucket", None)
@@ -73,8 +75,11 @@ def cache_position_buckets(encoder: Any) -> None:
             key = (tuple(relative_position.shape), int(relative_position[0, 0]), str(relative_position.device),
                    bidirectional, num_buckets, max_distance)
             if key not in cache:
-                cache[key] = _bucket(relative_position, bidirectional=bidirectional, num_buckets=num_buckets,
-                                     max_distance=max_distance)
+                # a normal tensor even when first asked inside inference mode (validation, prediction): an
+                # inference tensor cannot be saved for backward, and training reuses the entry
+                with torch.inference_mode(False):
+                    cache[key] = _bucket(relative_position.clone(), bidirectional=bidirectional,
+                                         num_buckets=num_buckets, max_distance=max_distance)
             return cache[key]
 
         module._relative_position_bucket = cached
