@@ -166,19 +166,24 @@ def version_conflicts(records: list[dict], keys: list[tuple[ArmKey, NoiseKey | N
     training config, dataset) whose records differ in training-code version or weights, or a condition whose
     seeds differ in noise-implementation versions. One line per conflict; [] when everything agrees. `keys`: the
     records' `record_keys`, when the caller has them."""
+    keys = keys or record_keys(records)
+    versions = [_code_versions(rec) for rec in records]
+    # Counted flat, in C (Counter over an iterable), then grouped: the distinct (arm, version) pairs are few.
     arms: dict[tuple, Counter] = defaultdict(Counter)
+    for (arm, code), n in Counter((arm, code) for (arm, _), (code, _) in zip(keys, versions, strict=True)).items():
+        arms[arm][code] = n
     cells: dict[tuple, Counter] = defaultdict(Counter)
-    for rec, (arm, noise_key) in zip(records, keys or record_keys(records), strict=True):
-        code, noise = _code_versions(rec)
-        arms[arm][code] += 1
-        if noise_key is not None:
-            cells[(arm, noise_key)][noise] += 1
+    for (arm, noise_key, noise), n in Counter((arm, noise_key, noise) for (arm, noise_key), (_, noise)
+                                              in zip(keys, versions, strict=True) if noise_key is not None).items():
+        cells[(arm, noise_key)][noise] = n
     out = []
     for (ds, model, recipe, _), seen in arms.items():
         if len(seen) > 1:
             counts = sorted((_code_text(code), n) for code, n in seen.items())
             out.append(f"{ds} · {model} ({recipe}): " + " vs ".join(f"{v} ({n} records)" for v, n in counts))
     for ((ds, model, recipe, _), (name, rate, _)), seen in cells.items():
+        if len(seen) < 2:  # one version: nothing to compare (two can still read alike, e.g. 1 and "1")
+            continue
         by_noise: Counter[str] = Counter()  # by text, as shown
         for noise, n in seen.items():
             by_noise[_noise_text(noise)] += n

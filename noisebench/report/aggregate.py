@@ -272,6 +272,8 @@ class _Estimator:
         self.s = settings
         self.hierarchical = settings.ci == "hierarchical"
         self.seed_method = "t" if self.hierarchical else settings.ci
+        # keys seed the bootstrap's generators; Student's t ignores them, so cells need not format them
+        self.keyed = settings.ci != "t"
         # t intervals depend on the values alone: one arm's clean values recur in each of its ~20 cells
         self._t_means: dict[tuple, stats.Estimate] | None = {} if self.seed_method == "t" else None
 
@@ -286,8 +288,10 @@ class _Estimator:
             return hit
         return stats.mean_ci(values, self.s.level, self.seed_method, self._rng(key), self.s.resamples)
 
-    def drop(self, clean, noisy, key: str) -> stats.Estimate:
-        return stats.paired_drop(clean, noisy, self.s.level, self.seed_method, self._rng(key), self.s.resamples)
+    def drop(self, diffs: list[float], key: str) -> stats.Estimate:
+        """`stats.paired_drop` of clean and noisy, given their per-seed differences clean - noisy (the same
+        estimate: paired_drop is mean_ci of those differences)."""
+        return self.mean(diffs, key)
 
     def examples(self, per_seed: list[np.ndarray], key: str) -> stats.Estimate:
         return stats.hierarchical_bootstrap(per_seed, self.s.level, stats.bootstrap_rng(key, self.s.bootstrap_seed),
@@ -338,14 +342,29 @@ def build(records: list[dict], settings: Settings, filters: dict[str, list[str]]
     # Models in the order the run named them (the run writes a model's records before the next model's, so the
     # first record of each arm gives that order); records written at the same time fall back to the names.
     first: dict[ArmKey, str] = {}
+    # One unit's records come one after the other under one arm-key object (record_keys): the arm's dict and its
+    # earliest time are looked up again only when the arm changes.
+    last: ArmKey | None = None
+    arm_noisy: dict[NoiseKey, dict[int, dict]] | None = None
+    earliest = ""
     for rec, (arm_key, noise_key) in zip(records, keyed or record_keys(records), strict=True):
+        created = rec.get("created")
+        if not (type(created) is str and created):
+            created = created_of(rec)
+        if arm_key is not last:
+            if last is not None:
+                first[last] = earliest
+            last, arm_noisy, earliest = arm_key, None, first.get(arm_key, created)
+        if created < earliest:
+            earliest = created
         if noise_key is None:
             clean[arm_key][rec["seed"]] = rec
         else:
-            noisy[arm_key][noise_key][rec["seed"]] = rec
-        created = created_of(rec)
-        if arm_key not in first or created < first[arm_key]:
-            first[arm_key] = created
+            if arm_noisy is None:
+                arm_noisy = noisy[arm_key]
+            arm_noisy[noise_key][rec["seed"]] = rec
+    if last is not None:
+        first[last] = earliest
     arm_keys = sorted(set(clean) | set(noisy), key=lambda k: (k[0], first.get(k, ""), k))
     arm_label = _labels(arm_keys, lambda k: k[0], lambda k: f"{k[1]} ({k[2]})")
     arms = {k: Arm(k[0], k[1], k[2], k[3], label=arm_label[k]) for k in arm_keys}
@@ -368,9 +387,11 @@ def build(records: list[dict], settings: Settings, filters: dict[str, list[str]]
         expected = sorted(seeds_seen)
         ok_clean = {s: r for s, r in by_seed.items() if r["status"] == "ok"}
         rows.append(_row(arm, expected, by_seed, ok_clean, noisy.get(arm_key, {}), est))
+        clean_metrics = {m: {s: r["metrics"][m] for s, r in ok_clean.items()} for m in METRICS}
+        arm_noisy = noisy.get(arm_key, {})
         for noise in noises.get(arm.dataset, []):
-            runs = noisy.get(arm_key, {}).get((noise.name, noise.rate, noise.variant), {})
-            cells[(arm, noise)] = _cell(arm, noise, expected, ok_clean, runs, est)
+            runs = arm_noisy.get((noise.name, noise.rate, noise.variant), {})
+            cells[(arm, noise)] = _cell(arm, noise, expected, ok_clean, clean_metrics, runs, est)
 
     # The header's realized level: mean unit fraction over every ok noisy record of the condition (all arms, seeds).
     realized, realized_steps = {}, {}
@@ -420,9 +441,10 @@ def _realized_values(seeds, by_seed: dict[int, dict]) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {name: [] for name in REALIZED_FIELDS}
     for s in seeds:
         if realized := by_seed[s].get("realized"):
-            for name in REALIZED_FIELDS:
-                if (value := _number(realized.get(name))) is not None:
-                    out[name].append(value)
+            for name, values in out.items():
+                value = realized.get(name)
+                if type(value) is float or (value := _number(value)) is not None:  # floats: the common case, first
+                    values.append(value)
     return out
 
 
@@ -460,34 +482,37 @@ def _row(arm: Arm, expected, by_seed, ok_clean, noisy_by_noise, est: _Estimator)
     )
 
 
-def _cell(arm: Arm, noise: Noise, expected, ok_clean, by_seed, est: _Estimator) -> Cell:
+def _cell(arm: Arm, noise: Noise, expected, ok_clean, clean_metrics: dict[str, dict], by_seed,
+          est: _Estimator) -> Cell:
+    """One arm × noisy condition. `clean_metrics`: metric → {seed: value} over `ok_clean` (the arm's ok clean
+    records), made once per arm. Bootstrap keys are formatted only for the methods that use them (`key and …`)."""
     ok_noisy = {s: r for s, r in by_seed.items() if r["status"] == "ok"}
     failed = sorted(s for s, r in by_seed.items() if r["status"] == "failed")
-    key = f"{arm.dataset}|{arm.model}|{arm.recipe}|{arm.variant}|{noise.name}|{noise.rate!r}|{noise.variant}"
+    key = (f"{arm.dataset}|{arm.model}|{arm.recipe}|{arm.variant}|{noise.name}|{noise.rate!r}|{noise.variant}"
+           if est.keyed else "")
     estimates: dict[str, dict[str, stats.Estimate | None]] = {}
     drops: dict[str, np.ndarray] = {}
     paired: list[int] = []
     for m in METRICS:
-        paired, c, z = stats.pair_by_key(
-            {s: r["metrics"][m] for s, r in ok_clean.items()}, {s: r["metrics"][m] for s, r in ok_noisy.items()}
-        )
-        drops[m] = np.array([a - b for a, b in zip(c, z, strict=True)])
+        paired, c, z = stats.pair_by_key(clean_metrics[m], {s: r["metrics"][m] for s, r in ok_noisy.items()})
+        diffs = [a - b for a, b in zip(c, z, strict=True)]
+        drops[m] = np.array(diffs)
         if paired and est.hierarchical and m == "accuracy":
-            cleans, noisys, diffs = _per_example(paired, ok_clean, ok_noisy)
+            cleans, noisys, per_example = _per_example(paired, ok_clean, ok_noisy)
             estimates[m] = {
                 "clean": est.examples(cleans, f"{key}|{m}|clean"),
                 "noisy": est.examples(noisys, f"{key}|{m}|noisy"),
-                "drop": est.examples(diffs, f"{key}|{m}|drop"),
+                "drop": est.examples(per_example, f"{key}|{m}|drop"),
             }
         elif paired:
             estimates[m] = {
-                "clean": est.mean(c, f"{key}|{m}|clean"),
-                "noisy": est.mean(z, f"{key}|{m}|noisy"),
-                "drop": est.drop(c, z, f"{key}|{m}|drop"),
+                "clean": est.mean(c, key and f"{key}|{m}|clean"),
+                "noisy": est.mean(z, key and f"{key}|{m}|noisy"),
+                "drop": est.drop(diffs, key and f"{key}|{m}|drop"),
             }
         else:
             estimates[m] = {"clean": None, "noisy": None, "drop": None}
-    realized = {name: est.mean(values, f"{key}|realized|{name}") if values else None
+    realized = {name: est.mean(values, key and f"{key}|realized|{name}") if values else None
                 for name, values in _realized_values(paired, ok_noisy).items()}
     cuts = [t for s in paired if isinstance(t := ok_noisy[s].get("truncation"), dict)]
     truncation = {k: sum(float(t[k]) for t in cuts) / len(cuts) for k in ("truncated_fraction", "visible_fraction")
@@ -495,7 +520,7 @@ def _cell(arm: Arm, noise: Noise, expected, ok_clean, by_seed, est: _Estimator) 
     stored = [p for s in paired if isinstance(p := ok_noisy[s].get("patches"), dict)]
     patches = None
     if stored and len(stored) == len(paired):  # BLT records (noisebench.models.patching); a mix is not averaged
-        patches = {name: est.mean([float(p[name]) for p in stored], f"{key}|patches|{name}")
+        patches = {name: est.mean([float(p[name]) for p in stored], key and f"{key}|patches|{name}")
                    if all(_number(p.get(name)) is not None for p in stored) else None for name in stored[0]}
     return Cell(
         arm=arm,

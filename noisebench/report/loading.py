@@ -60,16 +60,18 @@ def record_stamps(store: ResultsStore) -> dict[str, list[int]]:
     directory scan. Strings, not Path objects: sorting and joining 10^5 Paths costs more than reading their index."""
     if not store.records_dir.is_dir():
         return {}
-    stamps = {}
+    stamps = []
     for e in os.scandir(store.records_dir):
-        if e.name.endswith(".json") and not e.name.startswith("."):
+        name = e.name
+        if name.endswith(".json") and not name.startswith("."):
             try:
                 st = e.stat()
             except FileNotFoundError:  # removed between listing and reading
                 continue
             if stat.S_ISREG(st.st_mode):
-                stamps[e.name] = stat_stamp(st)
-    return dict(sorted(stamps.items()))
+                stamps.append((name, stat_stamp(st)))
+    stamps.sort()  # names are unique: the stamps are never compared
+    return dict(stamps)
 
 
 def _parse_many(folder: str, names: list[str], predictions: bool) -> list[tuple[str, dict | None, str | None]]:
@@ -169,29 +171,31 @@ def _load_records(root: str | os.PathLike, *, predictions: bool,
     indexed = unit_index(store) if use_cache and not predictions else {}
     cached = _read_cache(cache_path) if use_cache and not predictions else {}
     folder = str(store.records_dir)
-    stamps, todo = record_stamps(store), []
+    stamps = record_stamps(store)
+    # One pass in file-name order: a unit index entry whose stamp matches gives the summary at once; the rest is
+    # taken from the cache or parsed (below), into the places kept for them.
+    slots: list[dict | None] = []
+    later: list[tuple[int, str, list[int]]] = []  # (place in slots, name, stamp)
     for name, stamp in stamps.items():
-        hit = indexed.get(name)
-        if hit and hit[:3] == stamp:
-            continue
-        indexed.pop(name, None)
-        hit = cached.get(name)
-        if not (hit and hit[:3] == stamp):
-            todo.append(name)
+        unit = indexed.get(name)
+        if unit is not None and unit[1][:3] == stamp:
+            common, entry = unit
+            slots.append({**common, **entry[3]})
+        else:
+            later.append((len(slots), name, stamp))
+            slots.append(None)
+    todo = [name for _, name, stamp in later if not ((hit := cached.get(name)) and hit[:3] == stamp)]
     parsed = {name: (rec, reason) for name, rec, reason in _parse_all(folder, todo, predictions)}
-    good: list[dict] = []
     bad: list[tuple[Path, str]] = []
     entries: dict[str, list] = {}
-    for name, stamp in stamps.items():
-        if name in indexed:
-            good.append(indexed[name][3])
-            continue
+    for place, name, stamp in later:
         rec, reason = parsed[name] if name in parsed else (cached[name][3], None)
         if rec is None:  # corrupt: a reason, never a record
             bad.append((store.records_dir / name, reason or "unreadable"))
             continue
-        good.append(rec)
+        slots[place] = rec
         entries[name] = [*stamp, rec]
+    good = [rec for rec in slots if rec is not None]  # corrupt files leave no record
     fresh = any(rec is not None for rec, _ in parsed.values())  # corrupt files alone never rewrite the cache
     if use_cache and not predictions and (fresh or cached.keys() != entries.keys()):
         try:
@@ -202,10 +206,11 @@ def _load_records(root: str | os.PathLike, *, predictions: bool,
     return good, bad
 
 
-def unit_index(store: ResultsStore) -> dict[str, list]:
-    """{record file name: [size, mtime_ns, inode, summary]} from every unit's completion marker (store.mark_complete)
-    of this summary version; unreadable markers are skipped (the records they cover are parsed instead)."""
-    out: dict[str, list] = {}
+def unit_index(store: ResultsStore) -> dict[str, tuple[dict, list]]:
+    """{record file name: (common, [size, mtime_ns, inode, the summary's other fields])} from every unit's
+    completion marker (store.mark_complete) of this summary version: the summary is {**common, **fields}, built
+    only for the entries used. Unreadable markers are skipped (the records they cover are parsed instead)."""
+    out: dict[str, tuple[dict, list]] = {}
     if not store.units_dir.is_dir():
         return out
     for entry in os.scandir(store.units_dir):
@@ -219,5 +224,5 @@ def unit_index(store: ResultsStore) -> dict[str, list]:
                 and isinstance(doc.get("index"), dict) and isinstance(common := doc.get("common"), dict)):
             continue
         for name, entry in doc["index"].items():  # [size, mtime_ns, inode, the fields not in common]
-            out[name] = [*entry[:3], {**common, **entry[3]}]
+            out[name] = (common, entry)
     return out
