@@ -245,10 +245,15 @@ def make_report(records: list[dict], settings: Settings, filters: dict[str, list
 
 def render(report: Report, fmt: str, *, color: bool = False, width: int | None = None, layout: str = "long") -> str:
     """The report in `fmt` (one of FORMATS) as text; `layout` ("long" | "wide") shapes the terminal table only."""
-    from noisebench.report import formats, jsonfmt
-
     if fmt not in FORMATS:
         raise unknown_name("format", fmt, FORMATS)
+    with paused_gc():  # a study's report is ~10^6 new strings and dicts, none in a cycle: collections find nothing
+        return _render(report, fmt, color=color, width=width, layout=layout)
+
+
+def _render(report: Report, fmt: str, *, color: bool, width: int | None, layout: str) -> str:
+    from noisebench.report import formats, jsonfmt
+
     if fmt == "json":
         return jsonfmt.render_json(report)
     if fmt == "table":

@@ -55,9 +55,7 @@ def _round(x):
     return x
 
 
-def _est(e: Estimate | None) -> dict | None:
-    if e is None:
-        return None
+def _estimate(e: Estimate) -> dict:
     return {"point": _r(e.point), "low": _r(e.low), "high": _r(e.high), "level": e.level, "method": e.method,
             "n": e.n, "sd": _r(e.sd)}
 
@@ -68,8 +66,20 @@ def _seeds(expected, used, failed) -> dict:
 
 
 def to_json(report: Report) -> dict:
-    """The report as a JSON-ready dict (see the module docstring)."""
+    """The report as a JSON-ready dict (see the module docstring). An Estimate object that recurs (an arm's clean
+    estimate in each of its conditions: the aggregation makes each distinct t estimate once) is converted once and
+    its dict shared; the output is only read, never changed in place."""
     s = report.settings
+    converted: dict[int, dict | None] = {}  # id(Estimate) → its dict, while the report keeps every Estimate alive
+
+    def _est(e: Estimate | None) -> dict | None:
+        if e is None:
+            return None
+        out = converted.get(id(e))
+        if out is None:
+            out = converted[id(e)] = _estimate(e)
+        return out
+
     models = []
     for row in report.rows:
         a = row.arm
