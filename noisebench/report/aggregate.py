@@ -28,7 +28,7 @@ import numpy as np
 from noisebench.errors import UsageError
 from noisebench.report import stats
 from noisebench.store import records
-from noisebench.store.records import CLEAN, short_hash
+from noisebench.store.records import CLEAN, rate_key, short_hash
 
 METRICS = ("accuracy", "macro_f1")
 METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
@@ -238,7 +238,13 @@ def record_keys(records: list[dict]) -> list[tuple[ArmKey, NoiseKey | None]]:
         arm = arms.get(shared)
         if arm is None:
             arm = arms[shared] = arm_of(rec)
-        out.append((arm, None if rec["noise"]["name"] == CLEAN else noise_of(rec)))
+        noise = rec["noise"]
+        if noise["name"] == CLEAN:
+            out.append((arm, None))
+        else:  # noise_of, inline (10^5 calls); a float rate is its own key
+            rate = noise["rate"]
+            out.append((arm, (noise["name"], rate if type(rate) is float else rate_key(rate),
+                              _variant(noise["options"]))))
     return out
 
 
@@ -492,9 +498,12 @@ def _cell(arm: Arm, noise: Noise, expected, ok_clean, clean_metrics: dict[str, d
            if est.keyed else "")
     estimates: dict[str, dict[str, stats.Estimate | None]] = {}
     drops: dict[str, np.ndarray] = {}
-    paired: list[int] = []
+    # seeds paired once for every metric (stats.pair_by_key on the records: each metric's values then by seed)
+    paired = sorted(ok_clean.keys() & ok_noisy.keys())
     for m in METRICS:
-        paired, c, z = stats.pair_by_key(clean_metrics[m], {s: r["metrics"][m] for s, r in ok_noisy.items()})
+        clean_m = clean_metrics[m]
+        c = [float(clean_m[s]) for s in paired]
+        z = [float(ok_noisy[s]["metrics"][m]) for s in paired]
         diffs = [a - b for a, b in zip(c, z, strict=True)]
         drops[m] = np.array(diffs)
         if paired and est.hierarchical and m == "accuracy":
