@@ -59,12 +59,6 @@ def test_paired_drop_pairs_by_position_and_matches_one_sample_t():
     assert est.high - est.low < unpaired.high - unpaired.low
 
 
-def test_pair_by_key_never_pairs_across_seeds():
-    keys, c, z = stats.pair_by_key({1: 0.9, 2: 0.8, 3: 0.7}, {3: 0.6, 1: 0.85, 4: 0.1})
-    assert keys == [1, 3]
-    assert c == [0.9, 0.7] and z == [0.85, 0.6]
-
-
 @pytest.mark.parametrize(
     "fn, point",
     [

@@ -498,7 +498,7 @@ def _cell(arm: Arm, noise: Noise, expected, ok_clean, clean_metrics: dict[str, d
            if est.keyed else "")
     estimates: dict[str, dict[str, stats.Estimate | None]] = {}
     drops: dict[str, np.ndarray] = {}
-    # seeds paired once for every metric (stats.pair_by_key on the records: each metric's values then by seed)
+    # seeds paired once for every metric: a seed counts when it has an ok clean and an ok noisy record
     paired = sorted(ok_clean.keys() & ok_noisy.keys())
     for m in METRICS:
         clean_m = clean_metrics[m]

@@ -267,15 +267,6 @@ def paired_drop(
     return mean_ci([a - b for a, b in zip(c, z, strict=True)], level=level, method=method, rng=rng, resamples=resamples)
 
 
-def pair_by_key(clean: dict, noisy: dict) -> tuple[list, list[float], list[float]]:
-    """Pair two {key: value} maps on their shared keys (e.g. seeds), sorted; unmatched keys are dropped.
-
-    Returns (keys, clean_values [k], noisy_values [k]) as plain floats. Values are never paired across different keys.
-    """
-    keys = sorted(clean.keys() & noisy.keys())
-    return keys, [float(clean[k]) for k in keys], [float(noisy[k]) for k in keys]
-
-
 def welch(
     a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, level: float = 0.95
 ) -> Comparison:
