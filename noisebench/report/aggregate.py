@@ -27,7 +27,6 @@ import numpy as np
 
 from noisebench.errors import UsageError
 from noisebench.report import stats
-from noisebench.store import records
 from noisebench.store.records import CLEAN, rate_key, short_hash
 
 METRICS = ("accuracy", "macro_f1")
@@ -224,7 +223,8 @@ def arm_of(record: dict) -> ArmKey:
 
 def noise_of(record: dict) -> NoiseKey:
     noise = record["noise"]
-    return noise["name"], records.rate_key(noise["rate"]), _variant(noise["options"])
+    rate = noise["rate"]  # a float rate is its own key (10^5 records per report: skip rate_key's checks)
+    return noise["name"], rate if type(rate) is float else rate_key(rate), _variant(noise["options"])
 
 
 def record_keys(records: list[dict]) -> list[tuple[ArmKey, NoiseKey | None]]:
@@ -238,13 +238,7 @@ def record_keys(records: list[dict]) -> list[tuple[ArmKey, NoiseKey | None]]:
         arm = arms.get(shared)
         if arm is None:
             arm = arms[shared] = arm_of(rec)
-        noise = rec["noise"]
-        if noise["name"] == CLEAN:
-            out.append((arm, None))
-        else:  # noise_of, inline (10^5 calls); a float rate is its own key
-            rate = noise["rate"]
-            out.append((arm, (noise["name"], rate if type(rate) is float else rate_key(rate),
-                              _variant(noise["options"]))))
+        out.append((arm, None if rec["noise"]["name"] == CLEAN else noise_of(rec)))
     return out
 
 
