@@ -6,7 +6,9 @@ and a re-run of the finished run (goal: trains nothing, returns in seconds).
 Runs `noisebench run` (no --model: the built-in offline default) as a separate process into a fresh results
 directory, then the same command again, then `noisebench report`, and prints one table. The phases of the first
 run: start-up (a process that only imports the run engine, torch and transformers), training and prediction
-(summed from the stored records), and everything else (dataset, noise, realized levels, records, summary).
+(summed from the stored records), and everything else (dataset, noise, realized levels, records, summary). The
+offline default runs one worker process per core: the summed phases are then worker-seconds, and "other" is what
+the workers' wall time holds beyond training and prediction (including a worker idle while the last unit ends).
 
 --before REF also runs git revision REF's code (a temporary worktree, the same interpreter and packages) in the
 same way, first, so the two are measured side by side under the same load; the table then has both columns.
@@ -45,6 +47,15 @@ def startup(cwd: Path) -> float:
     return time.perf_counter() - start
 
 
+def workers(cwd: Path) -> int:
+    """How many local workers `noisebench run` with no arguments uses in that checkout (1 before they existed)."""
+    code = ("try:\n from noisebench.study.studyfile import from_flags\nexcept ImportError:\n print(1)\n"
+            "else:\n print(from_flags({}).executor.workers)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    return int(done.stdout.strip() or 1)
+
+
 def measure(code: Path, seeds: str | None, results: Path) -> dict:
     run = ["run", "--results-dir", str(results), "--quiet", *(["--seeds", seeds] if seeds else [])]
     first, summary = timed(run, code)
@@ -56,8 +67,11 @@ def measure(code: Path, seeds: str | None, results: Path) -> dict:
     eval_s = sum(r["timing"]["eval_seconds"] for r in recs)
     computed = sum(r["timing"].get("computed", r["metrics"]["n"]) for r in recs)
     start = startup(code)
-    return {"run": first, "summary": summary, "again": again, "report": report, "start-up": start,
-            "training": train_s, "prediction": eval_s, "other": first - start - train_s - eval_s,
+    n = workers(code)
+    # with n workers, training and prediction (summed from the records) overlap: the other phases are what the n
+    # workers' wall time holds beyond them (data, noise, realized levels, records, and a worker idle at the end)
+    return {"run": first, "summary": summary, "again": again, "report": report, "start-up": start, "workers": n,
+            "training": train_s, "prediction": eval_s, "other": n * (first - start) - train_s - eval_s,
             "predictions": sum(r["metrics"]["n"] for r in recs), "computed": computed, "models": len(training)}
 
 
@@ -82,12 +96,14 @@ def main() -> None:
     columns["this checkout"] = measure(REPO, args.seeds, results)
 
     load = os.getloadavg()[0]
-    print(f"cpus: {os.cpu_count()}; torch threads: default; load average at the end: {load:.2f}")
+    print(f"cpus: {os.cpu_count()}; torch threads: the run's default; load average at the end: {load:.2f}")
     names = list(columns)
     print(f"{'phase (first run, seconds)':<34}" + "".join(f"{n:>24}" for n in names))
-    for key in ("run", "start-up", "training", "prediction", "other", "again", "report"):
+    for key in ("run", "workers", "start-up", "training", "prediction", "other", "again", "report"):
         label = {"run": "noisebench run (fresh), wall", "again": "noisebench run again (all stored)",
-                 "report": "noisebench report", "other": "other (data, noise, levels, records)"}.get(key, key)
+                 "report": "noisebench report", "workers": "worker processes",
+                 "training": "training, worker-s", "prediction": "prediction, worker-s",
+                 "other": "other, worker-s (data, noise...)"}.get(key, key)
         print(f"{label:<34}" + "".join(f"{columns[n][key]:>24.1f}" for n in names))
     print(f"{'predictions (rows computed)':<34}" +
           "".join(f"{columns[n]['predictions']:>14,} ({columns[n]['computed']:,})" for n in names))

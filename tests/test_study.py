@@ -105,6 +105,24 @@ def test_the_offline_demo_study_is_the_offline_default():
     assert ids(load_study(REPO / "studies" / "offline-demo.toml").configs) == ids([build_run_config()])
 
 
+@pytest.mark.parametrize("cores", [1, 2, 16])
+def test_the_offline_default_runs_one_single_thread_worker_per_core(monkeypatch, cores):
+    """No --workers: the offline default (and its study file, `workers = "auto"`) uses single-thread workers, one
+    per core, at most one per unit (10); any other run, or an explicit --workers, keeps the given executor."""
+    from noisebench.study.studyfile import from_flags
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    demo = REPO / "studies" / "offline-demo.toml"
+    for study in (from_flags({}), load_study(demo)):
+        assert (study.executor.workers, study.executor.threads_per_worker) == (min(cores, 10), 1)
+    assert from_flags({"threads_per_worker": 2}).executor.workers == max(1, cores // 2)
+    assert from_flags({"workers": 1}).executor.workers == 1
+    assert load_study(demo, {"workers": 3}).executor.workers == 3
+    assert load_study(demo, {"kind": "slurm"}).executor.workers == 1  # every unit is its own task there
+    named = from_flags({"model": "bert-tiny"})
+    assert (named.executor.workers, named.executor.threads_per_worker) == (1, None)
+
+
 def test_plan_lists_the_studys_units_and_cells_offline_without_weights(capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert run_cli(["plan", "--study", str(REPO / "studies" / "blt-noise.toml"), "--results-dir", "/nonexistent"]) == 0

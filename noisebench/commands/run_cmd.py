@@ -68,7 +68,8 @@ def run(
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bars; only the closing summary.")] = False,
     study: Annotated[Path | None, Opt(help="A study file (TOML): models, datasets, seeds, noises, training and "
                                       "executor settings in one place; flags override it.")] = None,
-    workers: Annotated[int | None, Opt(help="Unit processes on this machine (default 1: this process).")] = None,
+    workers: Annotated[int | None, Opt(help="Unit processes on this machine (default 1: this process; "
+                                                      "the built-in offline default: one per core).")] = None,
     threads_per_worker: Annotated[int | None, Opt(help="torch threads per worker (default: cores / workers, at "
                                                   "least 1); recorded in every record.")] = None,
     gpus: Annotated[str | None, Opt(help="GPUs for the workers, e.g. 0,1,2,3: worker i sees only GPU i mod n "

@@ -18,9 +18,9 @@
     recipe = "lora"                   # and per model: lr, pooling, lora_rank, lora_alpha, lora_targets,
     lora_rank = 16                    # batch_size, grad_accum, max_length, precision, epochs, sweep
 
-    [executor]                        # how `noisebench run --study` runs it (flags override): workers,
-    workers = 2                       # threads_per_worker, gpus ("0,1"), retries
-    threads_per_worker = 1
+    [executor]                        # how `noisebench run --study` runs it (flags override): workers
+    workers = 2                       # (or "auto": single-thread workers, one per core, at most one per unit),
+    threads_per_worker = 1            # threads_per_worker, gpus ("0,1"), retries
 
 Precedence: command-line flags override the file, the file overrides the defaults. Every problem in the file is
 reported at once, each with its TOML key (`models[2].lr: ...`), before anything runs. A study becomes one
@@ -30,6 +30,7 @@ each of them alone would write.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -113,6 +114,8 @@ def _value(table: Mapping, key: str, where: str, errors: list[str]) -> Any:
     value = table.get(key)
     if value is None:
         return None
+    if key == "workers" and value == "auto":
+        return value
     if key in INTS and (isinstance(value, bool) or not isinstance(value, int)):
         errors.append(f"{where}{key}: must be an integer, got {value!r}")
         return None
@@ -201,6 +204,7 @@ def _executor(table: Any, errors: list[str]) -> dict:
 def executor(settings: Mapping[str, Any], errors: list[str]) -> Executor:
     """The validated executor settings (flags already merged over the file)."""
     workers, threads_per_worker = settings.get("workers"), settings.get("threads_per_worker")
+    workers = None if workers == "auto" else workers  # resolved once the units are known (auto_workers)
     gpus, retries = settings.get("gpus"), settings.get("retries")
     kind = settings.get("kind") or "local"
     if kind not in EXECUTORS:
@@ -244,7 +248,7 @@ def executor(settings: Mapping[str, Any], errors: list[str]) -> Executor:
 
 def from_flags(flags: Mapping[str, Any], *, need_weights: bool = True) -> Study:
     """A study from `noisebench run`'s flags alone: `--dataset a,b` gives one run configuration per dataset."""
-    flags = dict(flags)
+    flags_given, flags = flags, dict(flags)
     errors: list[str] = []
     ex = executor({k: flags.pop(k) for k in EXECUTOR_KEYS if k in flags}, errors)
     names = [d.strip() for d in (flags.pop("dataset", None) or "").split(",") if d.strip()] or [None]
@@ -257,7 +261,21 @@ def from_flags(flags: Mapping[str, Any], *, need_weights: bool = True) -> Study:
     if errors:
         unique = list(dict.fromkeys(errors))
         raise UsageError(unique[0] if len(unique) == 1 else f"{len(unique)} problems: " + "; ".join(unique))
-    return Study(tuple(configs), ex)
+    # the built-in offline default, like its study file, runs in one single-thread worker per core
+    offline = flags_given.get("workers") is None and all(c.offline_default for c in configs)
+    return Study(tuple(configs), auto_workers(ex, configs, offline or flags_given.get("workers") == "auto"))
+
+
+def auto_workers(ex: Executor, configs: Sequence[RunConfig], auto: bool) -> Executor:
+    """`workers = "auto"` (the offline default's setting): local workers of one torch thread each (or
+    `threads_per_worker`), one per core they fill, at most one per unit. The offline default's tiny models gain only
+    about a third from a second thread, so one single-thread worker per core finishes sooner; the thread count is the
+    same on every machine, and records depend on it, not on the workers."""
+    if not auto or ex.kind != "local":
+        return ex
+    threads = ex.threads_per_worker or 1
+    units = sum(len(c.models) * len(c.seeds) for c in configs)
+    return replace(ex, workers=max(1, min((os.cpu_count() or 1) // threads, units)), threads_per_worker=threads)
 
 
 def load_study(path: str | Path, overrides: Mapping[str, Any] | None = None, *,
@@ -328,4 +346,4 @@ def load_study(path: str | Path, overrides: Mapping[str, Any] | None = None, *,
         unique = list(dict.fromkeys(errors))
         raise UsageError(f"study file {path}: " + (unique[0] if len(unique) == 1 else
                                                    f"{len(unique)} problems: " + "; ".join(unique)))
-    return Study(tuple(configs), ex, str(path))
+    return Study(tuple(configs), auto_workers(ex, configs, exec_settings.get("workers") == "auto"), str(path))
