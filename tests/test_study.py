@@ -179,6 +179,12 @@ def test_two_local_workers_write_the_records_of_one_process_and_train_each_unit_
     assert trainings == sorted(os.listdir(two / "checkpoints")) and len(trainings) == 4  # each unit once
     threads = {json.loads(p.read_text())["provenance"]["threads"] for p in (two / "records").glob("*.json")}
     assert threads == {1}
+    # run again: every unit is complete, so the launcher starts no worker (each would import torch to find nothing)
+    loud = [a for a in base if a != "--quiet"]
+    again = subprocess.run([*loud, "--results-dir", str(two), "--workers", "2"], env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0 and "local workers" not in again.stderr, again.stderr[-800:]
+    assert "0 cells written, 12 already stored" in again.stderr and "4 skipped (all cells stored)" in again.stderr
 
 
 def _children(pid: int) -> list[int]:

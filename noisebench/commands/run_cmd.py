@@ -133,8 +133,9 @@ def run(
                     err.print(config.describe_default(), highlight=False)
         cells = executors.study_cells(plan)
         before = _stored(cells)
-        launch = {"local": executors.run_local, "slurm": executors.run_slurm, "ray": executors.run_ray}
-        launch[plan.executor.kind](plan, list(ARGV), cells, quiet=quiet)
+        if not _finished(cells, before[0]):  # every unit complete: no worker to start (each would import torch)
+            launch = {"local": executors.run_local, "slurm": executors.run_slurm, "ray": executors.run_ray}
+            launch[plan.executor.kind](plan, list(ARGV), cells, quiet=quiet)
         _print_study_summary(cells, before)
         return
     # A worker of a local launcher shares its terminal: the launcher shows the banner, one progress bar and the
@@ -172,6 +173,14 @@ def _stored(cells) -> tuple[set[str], list[int]]:
     return done, trainings
 
 
+def _finished(cells, done: set[str]) -> bool:
+    """Whether every unit's cells are stored and its completion marker says so (what a worker would find)."""
+    from noisebench.store import ResultsStore
+
+    return all(set(row) <= done and ResultsStore(config.results_dir).complete(unit.id(), row)
+               for config, units, rows in cells for unit, row in zip(units, rows, strict=True))
+
+
 def _print_study_summary(cells, state: tuple[set[str], list[int]]) -> None:
     """After the workers: the same closing summary as one process prints, from the store (trainings counted from
     its trainings/ files)."""
@@ -192,6 +201,7 @@ def _print_study_summary(cells, state: tuple[set[str], list[int]]) -> None:
             elif rec is not None:
                 outcome.failed.append(i)
         outcome.trained = sum(len(store.trainings(u.id())) for u in units) - trained_before[k]
+        outcome.units_skipped = sum(set(row) <= before for row in rows)  # complete before this run
         _print_summary(store, outcome, config)
 
 
