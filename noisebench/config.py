@@ -42,7 +42,7 @@ OFFLINE_DEFAULT = ("byt5-tiny", "bert-tiny")
 DEFAULT_RATES = (0.1, 0.2, 0.3)
 DEFAULT_SEEDS = (42, 123, 456, 789, 1024)
 # Tuned with benchmarks/offline_default.py (with the tiny configs' sizes) so the whole default finishes in about
-# a minute on 2 idle CPU cores (issue 11's goal: <= 90 s); its workers: studyfile.offline_workers.
+# a minute on 2 idle CPU cores (issue 11's goal: <= 90 s); its workers: studyfile.auto_workers.
 OFFLINE_TRAINING = {"epochs": 3, "batch_size": 32, "max_length": 256}
 LORA_TARGETS = ("qv", "qkvo")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")  # see noisebench.training.train.resolve_precision

@@ -106,7 +106,7 @@ def test_the_offline_demo_study_is_the_offline_default():
 
 
 @pytest.mark.parametrize("cores", [1, 2, 16])
-def test_the_offline_default_runs_one_single_thread_worker_per_core(monkeypatch, cores):
+def test_the_offline_default_runs_one_single_thread_worker_per_core(monkeypatch, tmp_path, cores):
     """No --workers: the offline default (and its study file, `workers = "auto"`) uses single-thread workers, one
     per core, at most one per unit (10); any other run, or an explicit --workers, keeps the given executor."""
     from noisebench.study.studyfile import from_flags
@@ -121,6 +121,10 @@ def test_the_offline_default_runs_one_single_thread_worker_per_core(monkeypatch,
     assert load_study(demo, {"kind": "slurm"}).executor.workers == 1  # every unit is its own task there
     named = from_flags({"model": "bert-tiny"})
     assert (named.executor.workers, named.executor.threads_per_worker) == (1, None)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(demo.read_text().replace('workers = "auto"', 'workers = "many"'))
+    with pytest.raises(UsageError, match='executor.workers: must be an integer or "auto", got \'many\''):
+        load_study(bad)
 
 
 def test_plan_lists_the_studys_units_and_cells_offline_without_weights(capsys, monkeypatch):

@@ -146,6 +146,7 @@ MODELS.register("byt5", ModelSpec(
     description=f"ByT5-small encoder, masked mean pooling + linear head; {NOTE}"))
 MODELS.register("byt5-tiny", ModelSpec(
     name="byt5-tiny", family="byt5", source="tiny config (random init)", tokenizer="byte", params="23K",
-    recipes=RECIPES, default_recipe="full", build=build, poolings=("mean",), tiny=True, version=2,  # v2: 1 layer, 1 head, d_model 32, exact GELU
+    recipes=RECIPES, default_recipe="full", build=build, poolings=("mean",), tiny=True,
+    version=2,  # v2: 1 layer, 1 head, d_model 32, exact GELU
     default_lr={"full": 1e-3, "probe": 3e-3, "lora": 3e-3},
     description=f"1-layer ByT5 encoder (d_model 32), random weights; {NOTE}"))

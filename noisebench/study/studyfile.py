@@ -116,6 +116,9 @@ def _value(table: Mapping, key: str, where: str, errors: list[str]) -> Any:
         return None
     if key == "workers" and value == "auto":
         return value
+    if key == "workers" and (isinstance(value, bool) or not isinstance(value, int)):
+        errors.append(f'{where}{key}: must be an integer or "auto", got {value!r}')
+        return None
     if key in INTS and (isinstance(value, bool) or not isinstance(value, int)):
         errors.append(f"{where}{key}: must be an integer, got {value!r}")
         return None
