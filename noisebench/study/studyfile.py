@@ -264,9 +264,10 @@ def from_flags(flags: Mapping[str, Any], *, need_weights: bool = True) -> Study:
     if errors:
         unique = list(dict.fromkeys(errors))
         raise UsageError(unique[0] if len(unique) == 1 else f"{len(unique)} problems: " + "; ".join(unique))
-    # the built-in offline default, like its study file, runs in one single-thread worker per core
-    offline = flags_given.get("workers") is None and all(c.offline_default for c in configs)
-    return Study(tuple(configs), auto_workers(ex, configs, offline or flags_given.get("workers") == "auto"))
+    # the built-in offline default, like its study file, runs in one single-thread worker per core (flags give
+    # --workers as an integer: "auto" comes only from a study file)
+    offline = "workers" not in flags_given and all(c.offline_default for c in configs)
+    return Study(tuple(configs), auto_workers(ex, configs, offline))
 
 
 def auto_workers(ex: Executor, configs: Sequence[RunConfig], auto: bool) -> Executor:
