@@ -376,3 +376,68 @@ def test_a_multi_dataset_report_adds_the_mean_drops_side_by_side(tmp_path, capsy
     assert (plots / "sst2-copy-drop-heatmap.svg").is_file()  # and each dataset keeps its own figures
     assert run_cli(["report", "--results-dir", str(store.root), "--dataset", "sst2", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["across_datasets"] == []  # one dataset: no summary
+
+
+_VERSION_VALUES = [1, 2, 1.0, True, "1", None]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_fast_version_check_never_passes_records_that_version_conflicts_refuses(seed):
+    """`build` first checks the records' versions with a few comparisons per record (`_versions_agree`) and asks
+    the exact `version_conflicts` only when that check does not pass. Over random mixes of versions that compare
+    equal but read differently (1, 1.0, True, "1"), missing blocks and different weights: whenever the fast check
+    passes, the exact one finds no conflict; and build refuses exactly when the exact one finds one."""
+    import random
+
+    from noisebench.errors import UsageError
+    from noisebench.report import aggregate
+
+    settings = aggregate.Settings()
+    rng = random.Random(seed)
+    records = []
+    for s in (1, 2):
+        for noise, rate in (("clean", 0.0), ("char-swap", 0.1), ("keyboard", 0.1)):
+            rec = syn.make_record("bert-tiny", s, noise, rate, 0.8 - rate, realized=rate or None)
+            if rng.random() < 0.9:
+                pick = rng.choice
+                rec["versions"] = {"noise": {} if noise == "clean" else {noise: pick(_VERSION_VALUES[:5])},
+                                   "training": pick(_VERSION_VALUES), "model": pick(["w1", "w1", "w2", 1])}
+                if rng.random() < 0.8:  # mostly alike, so that the fast check often passes
+                    rec["versions"] = {"noise": {} if noise == "clean" else {noise: 1}, "training": 1, "model": "w1"}
+            records.append(rec)
+    keys = aggregate.record_keys(records)
+    exact = aggregate.version_conflicts(records, keys)
+    clean, noisy = {}, {}
+    for rec, (arm, noise) in zip(records, keys, strict=True):
+        if noise is None:
+            clean.setdefault(arm, {})[rec["seed"]] = rec
+        else:
+            noisy.setdefault(arm, {}).setdefault(noise, {})[rec["seed"]] = rec
+    if aggregate._versions_agree(clean, noisy):
+        assert exact == []
+    if exact:
+        with pytest.raises(UsageError, match="cannot pool results computed by different code versions"):
+            aggregate.build(records, settings)
+    else:
+        aggregate.build(records, settings)
+
+
+@pytest.mark.parametrize("second", [1.0, True, "1", 2])
+def test_training_versions_that_compare_equal_but_read_differently_are_not_pooled(second):
+    """Training version 1 on seed 1 and 1.0 (or True) on seed 2 compare equal in Python but are shown as different
+    versions: the report refuses them as `version_conflicts` does, though a plain == check would pass them. "1"
+    reads like 1 and is pooled; 2 is refused."""
+    from noisebench.errors import UsageError
+    from noisebench.report import aggregate
+
+    records = []
+    for s, training in ((1, 1), (2, second)):
+        for noise, rate in (("clean", 0.0), ("char-swap", 0.1)):
+            rec = syn.make_record("bert-tiny", s, noise, rate, 0.8 - rate, realized=rate or None)
+            rec["versions"] = {"noise": {} if noise == "clean" else {noise: 1}, "training": training, "model": "w"}
+            records.append(rec)
+    if second == "1":
+        assert len(aggregate.build(records, aggregate.Settings()).cells) == 1
+    else:
+        with pytest.raises(UsageError, match=f"training v1, weights w .2 records. vs training v{second}"):
+            aggregate.build(records, aggregate.Settings())

@@ -155,11 +155,21 @@ def _counting_parses(monkeypatch) -> list[str]:
     return parsed
 
 
-def test_unit_index_is_read_instead_of_the_record_files(results, monkeypatch):
+@pytest.mark.parametrize("helper", [False, True], ids=["scan-here", "scan-in-a-helper-process"])
+def test_unit_index_is_read_instead_of_the_record_files(results, monkeypatch, helper):
+    """With many unit indexes (here: from one on, for the test), the record files' stamps come from a helper process
+    that scans while this one reads the indexes: the same records, and a rewritten record is still caught."""
+    from noisebench.report import loading
+    from noisebench.store.scan import Scan
+
+    monkeypatch.setattr(loading, "SCAN_IN_PARALLEL_FROM", 1 if helper else 10**9)
+    scans: list[Scan] = []
+    monkeypatch.setattr(loading, "Scan", lambda *a, **k: scans.append(Scan(*a, **k)) or scans[-1])
     expected = load_records(results, use_cache=False)
     _mark_units(results)
     parsed = _counting_parses(monkeypatch)
     assert load_records(results) == expected
+    assert (scans[-1]._proc is not None) == helper  # the stamps came from a helper process, or from this one
     assert parsed == [] and not (results / CACHE_NAME).exists()  # everything came from the units' index
 
     path = next(p for p in sorted((results / "records").glob("*.json")) if json.loads(p.read_text())["metrics"])
@@ -183,3 +193,19 @@ def test_unit_index_of_another_summary_version_is_ignored(results, monkeypatch):
     parsed = _counting_parses(monkeypatch)
     assert load_records(results) == expected
     assert len(parsed) == 74
+
+
+def test_a_scan_in_a_helper_process_equals_the_scan_here(results):
+    """The helper (noisebench/store/scan.py run as a script) and the in-process scan give the same stamps: regular
+    *.json files only (no dot-files, no directories), sorted by name; a missing folder gives nothing either way."""
+    from noisebench.store.scan import Scan, scan
+
+    folder = results / "records"
+    (folder / ".x.json.tmp-1.json").write_text("{}")  # a temporary: never a record
+    (folder / "sub.json").mkdir()
+    here = scan(str(folder))
+    assert list(here) == sorted(p.name for p in folder.glob("*.json") if p.is_file() and not p.name.startswith("."))
+    assert all(v == [(st := (folder / k).stat()).st_size, st.st_mtime_ns, st.st_ino] for k, v in here.items())
+    helper = Scan(str(folder), background=True)
+    assert helper._proc is not None and helper.result() == here
+    assert Scan(str(results / "nothing"), background=True).result() == {} == scan(str(results / "nothing"))

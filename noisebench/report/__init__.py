@@ -11,14 +11,13 @@ can list them on stderr (they also appear in the JSON under "skipped_corrupt").
 from __future__ import annotations
 
 import os
-from collections import Counter, defaultdict
 from pathlib import Path
 
 from noisebench.errors import UsageError, did_you_mean, unknown_name
-from noisebench.report.aggregate import METRICS, ArmKey, NoiseKey, Report, Settings, build, record_keys
+from noisebench.report.aggregate import METRICS, Report, Settings, build
 from noisebench.report.loading import load_records, paused_gc
 from noisebench.report.stats import METHODS
-from noisebench.store.records import CLEAN, rate_text
+from noisebench.store.records import CLEAN
 
 FORMATS = ("table", "markdown", "csv", "latex", "json", "html")
 LAYOUTS = ("long", "wide")
@@ -141,58 +140,6 @@ def check_settings(settings: Settings) -> None:
         raise unknown_name("comparison test (--compare-test)", settings.compare_test, TESTS)
 
 
-UNVERSIONED = "unversioned (written before 0.2)"
-
-
-def _code_versions(record: dict) -> tuple[tuple[str, str] | None, tuple | None]:
-    """(training code + weights, noise implementations) of a record as hashable values; None, None when it has no
-    versions block. Shown by `_code_text` and `_noise_text`."""
-    v = record.get("versions")
-    if not isinstance(v, dict):
-        return None, None
-    return (str(v.get("training")), str(v.get("model"))), tuple(sorted((v.get("noise") or {}).items()))
-
-
-def _code_text(code: tuple[str, str] | None) -> str:
-    return UNVERSIONED if code is None else f"training v{code[0]}, weights {code[1]}"
-
-
-def _noise_text(noise: tuple | None) -> str:
-    return UNVERSIONED if noise is None else ", ".join(f"{n} v{k}" for n, k in noise) or "-"
-
-
-def version_conflicts(records: list[dict], keys: list[tuple[ArmKey, NoiseKey | None]] | None = None) -> list[str]:
-    """Where records that a report would pool were computed by different code: an arm (model, recipe, options,
-    training config, dataset) whose records differ in training-code version or weights, or a condition whose
-    seeds differ in noise-implementation versions. One line per conflict; [] when everything agrees. `keys`: the
-    records' `record_keys`, when the caller has them."""
-    keys = keys or record_keys(records)
-    versions = [_code_versions(rec) for rec in records]
-    # Counted flat, in C (Counter over an iterable), then grouped: the distinct (arm, version) pairs are few.
-    arms: dict[tuple, Counter] = defaultdict(Counter)
-    for (arm, code), n in Counter((arm, code) for (arm, _), (code, _) in zip(keys, versions, strict=True)).items():
-        arms[arm][code] = n
-    cells: dict[tuple, Counter] = defaultdict(Counter)
-    for (arm, noise_key, noise), n in Counter((arm, noise_key, noise) for (arm, noise_key), (_, noise)
-                                              in zip(keys, versions, strict=True) if noise_key is not None).items():
-        cells[(arm, noise_key)][noise] = n
-    out = []
-    for (ds, model, recipe, _), seen in arms.items():
-        if len(seen) > 1:
-            counts = sorted((_code_text(code), n) for code, n in seen.items())
-            out.append(f"{ds} · {model} ({recipe}): " + " vs ".join(f"{v} ({n} records)" for v, n in counts))
-    for ((ds, model, recipe, _), (name, rate, _)), seen in cells.items():
-        if len(seen) < 2:  # one version: nothing to compare (two can still read alike, e.g. 1 and "1")
-            continue
-        by_noise: Counter[str] = Counter()  # by text, as shown
-        for noise, n in seen.items():
-            by_noise[_noise_text(noise)] += n
-        if len(by_noise) > 1:
-            out.append(f"{ds} · {model} ({recipe}) · {name}@{rate_text(rate)}: "
-                       + " vs ".join(f"{v} ({n} records)" for v, n in sorted(by_noise.items())))
-    return out
-
-
 def current(records: list[dict]) -> tuple[list[dict], int]:
     """The records this code would write: noise and training versions equal to the code's, and per model the
     weights of its newest record (the weights cannot be re-identified without loading them). Returns (kept, left)."""
@@ -225,16 +172,8 @@ def make_report(records: list[dict], settings: Settings, filters: dict[str, list
     """Aggregate selected records (and run comparisons when settings.compare names a reference model). Records of
     different code versions are never pooled: a UsageError names the conflicts (see `version_conflicts`)."""
     check_settings(settings)
-    keys = record_keys(records)
-    conflicts = version_conflicts(records, keys)
-    if conflicts:
-        more = f"; and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
-        raise UsageError("cannot pool results computed by different code versions: " + "; ".join(conflicts[:3])
-                         + more + ". `noisebench report --current` reports only the records of this code (older "
-                         "ones are never reused: `noisebench run` with the same options recomputes them), or move "
-                         "the older records out of the results directory")
     with paused_gc():
-        report = build(records, settings, filters, keys)
+        report = build(records, settings, filters)
     report.skipped = list(skipped or [])
     if settings.compare:
         from noisebench.report.compare import compare

@@ -27,7 +27,7 @@ import numpy as np
 
 from noisebench.errors import UsageError
 from noisebench.report import stats
-from noisebench.store.records import CLEAN, rate_key, short_hash
+from noisebench.store.records import CLEAN, rate_key, rate_text, short_hash
 
 METRICS = ("accuracy", "macro_f1")
 METRIC_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1"}
@@ -332,11 +332,113 @@ def _labels(keys, group, name) -> dict:
     return {k: name(k) + (f" #{k[-1]}" if len(variants[(group(k), name(k))]) > 1 else "") for k in keys}
 
 
-def build(records: list[dict], settings: Settings, filters: dict[str, list[str]] | None = None,
-          keyed: list[tuple[ArmKey, NoiseKey | None]] | None = None) -> Report:
-    """Aggregate already-filtered, validated records into a Report (see the module docstring for the rules);
-    `keyed`: their `record_keys`, when the caller has them."""
+UNVERSIONED = "unversioned (written before 0.2)"
+
+
+def _code_versions(record: dict) -> tuple[tuple[str, str] | None, tuple | None]:
+    """(training code + weights, noise implementations) of a record as hashable values; None, None when it has no
+    versions block. Shown by `_code_text` and `_noise_text`."""
+    v = record.get("versions")
+    if not isinstance(v, dict):
+        return None, None
+    return (str(v.get("training")), str(v.get("model"))), tuple(sorted((v.get("noise") or {}).items()))
+
+
+def _code_text(code: tuple[str, str] | None) -> str:
+    return UNVERSIONED if code is None else f"training v{code[0]}, weights {code[1]}"
+
+
+def _noise_text(noise: tuple | None) -> str:
+    return UNVERSIONED if noise is None else ", ".join(f"{n} v{k}" for n, k in noise) or "-"
+
+
+def version_conflicts(records: list[dict], keys: list[tuple[ArmKey, NoiseKey | None]]) -> list[str]:
+    """Where records that a report would pool were computed by different code: an arm (model, recipe, options,
+    training config, dataset) whose records differ in training-code version or weights, or a condition whose
+    seeds differ in noise-implementation versions. One line per conflict; [] when everything agrees. `keys`: the
+    records' `record_keys`."""
+    versions = [_code_versions(rec) for rec in records]
+    # Counted flat, in C (Counter over an iterable), then grouped: the distinct (arm, version) pairs are few.
+    arms: dict[tuple, Counter] = defaultdict(Counter)
+    for (arm, code), n in Counter((arm, code) for (arm, _), (code, _) in zip(keys, versions, strict=True)).items():
+        arms[arm][code] = n
+    cells: dict[tuple, Counter] = defaultdict(Counter)
+    for (arm, noise_key, noise), n in Counter((arm, noise_key, noise) for (arm, noise_key), (_, noise)
+                                              in zip(keys, versions, strict=True) if noise_key is not None).items():
+        cells[(arm, noise_key)][noise] = n
+    out = []
+    for (ds, model, recipe, _), seen in arms.items():
+        if len(seen) > 1:
+            counts = sorted((_code_text(code), n) for code, n in seen.items())
+            out.append(f"{ds} · {model} ({recipe}): " + " vs ".join(f"{v} ({n} records)" for v, n in counts))
+    for ((ds, model, recipe, _), (name, rate, _)), seen in cells.items():
+        if len(seen) < 2:  # one version: nothing to compare (two can still read alike, e.g. 1 and "1")
+            continue
+        by_noise: Counter[str] = Counter()  # by text, as shown
+        for noise, n in seen.items():
+            by_noise[_noise_text(noise)] += n
+        if len(by_noise) > 1:
+            out.append(f"{ds} · {model} ({recipe}) · {name}@{rate_text(rate)}: "
+                       + " vs ".join(f"{v} ({n} records)" for v, n in sorted(by_noise.items())))
+    return out
+
+
+_PLAIN = (int, str)  # the types versions are written in
+
+
+def _versions_agree(clean: dict, noisy: dict) -> bool:
+    """A fast sufficient condition for `version_conflicts` to find nothing, over `build`'s grouping (a few
+    comparisons per record instead of a hashed key): per arm, every record's training version and weights equal the
+    first record's as values of one plain type (int or str: equal values are then shown alike); per cell, every
+    seed's noise versions are equal (==, as `version_conflicts` counts them). False only means "look closer":
+    any other type, an unversioned record (0.1) or any difference sends the caller to `version_conflicts`."""
+    for arm in clean.keys() | noisy.keys():
+        first = None  # the arm's first record's versions
+        for cell, by_seed in enumerate([clean.get(arm, {}), *noisy.get(arm, {}).values()]):
+            cell_noise = None  # the cell's first seed's noise versions (cell 0, the clean records, has none)
+            for rec in by_seed.values():
+                v = rec.get("versions")
+                if type(v) is not dict:
+                    return False
+                t, m = v.get("training"), v.get("model")
+                if first is None:
+                    if type(t) not in _PLAIN or type(m) not in _PLAIN:
+                        return False
+                    first = v
+                elif not (t == first["training"] and m == first["model"]
+                          and type(t) is type(first["training"]) and type(m) is type(first["model"])):
+                    return False
+                if cell:
+                    noise = v.get("noise") or {}
+                    if type(noise) is not dict:
+                        return False
+                    if cell_noise is None:
+                        cell_noise = noise
+                    elif noise != cell_noise:
+                        return False
+    return True
+
+
+
+def _refuse_mixed_versions(records: list[dict], keys: list[tuple[ArmKey, NoiseKey | None]], clean: dict,
+                           noisy: dict) -> None:
+    """UsageError naming the conflicts (`version_conflicts`) when records to be pooled come from different code."""
+    if _versions_agree(clean, noisy):
+        return
+    conflicts = version_conflicts(records, keys)
+    if conflicts:
+        more = f"; and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
+        raise UsageError("cannot pool results computed by different code versions: " + "; ".join(conflicts[:3])
+                         + more + ". `noisebench report --current` reports only the records of this code (older "
+                         "ones are never reused: `noisebench run` with the same options recomputes them), or move "
+                         "the older records out of the results directory")
+
+
+def build(records: list[dict], settings: Settings, filters: dict[str, list[str]] | None = None) -> Report:
+    """Aggregate already-filtered, validated records into a Report (see the module docstring for the rules).
+    Records computed by different code versions are never pooled: a UsageError names them (`version_conflicts`)."""
     est = _Estimator(settings)
+    keyed = record_keys(records)
     clean: dict[ArmKey, dict[int, dict]] = defaultdict(dict)  # arm key → seed → clean record
     noisy: dict[ArmKey, dict[NoiseKey, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))  # arm → noise → seed
     # Models in the order the run named them (the run writes a model's records before the next model's, so the
@@ -347,7 +449,7 @@ def build(records: list[dict], settings: Settings, filters: dict[str, list[str]]
     last: ArmKey | None = None
     arm_noisy: dict[NoiseKey, dict[int, dict]] | None = None
     earliest = ""
-    for rec, (arm_key, noise_key) in zip(records, keyed or record_keys(records), strict=True):
+    for rec, (arm_key, noise_key) in zip(records, keyed, strict=True):
         created = rec.get("created")
         if not (type(created) is str and created):
             created = created_of(rec)
@@ -365,6 +467,7 @@ def build(records: list[dict], settings: Settings, filters: dict[str, list[str]]
             arm_noisy[noise_key][rec["seed"]] = rec
     if last is not None:
         first[last] = earliest
+    _refuse_mixed_versions(records, keyed, clean, noisy)
     arm_keys = sorted(set(clean) | set(noisy), key=lambda k: (k[0], first.get(k, ""), k))
     arm_label = _labels(arm_keys, lambda k: k[0], lambda k: f"{k[1]} ({k[2]})")
     arms = {k: Arm(k[0], k[1], k[2], k[3], label=arm_label[k]) for k in arm_keys}

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import json
 import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +30,8 @@ from pathlib import Path
 import orjson
 
 from noisebench import __version__
-from noisebench.store import ResultsStore, atomic_write_text, records, stat_stamp
+from noisebench.store import ResultsStore, atomic_write_text, records
+from noisebench.store.scan import Scan, scan
 
 CACHE_NAME = ".report-cache.json"
 CACHE_VERSION = f"noisebench {__version__} / {records.SCHEMA} / summary {records.SUMMARY_VERSION}"
@@ -57,21 +58,8 @@ def _parse(path: Path) -> dict:
 
 def record_stamps(store: ResultsStore) -> dict[str, list[int]]:
     """{name: stat stamp} of the same files as `store.paths()` (records/*.json, no dot-files), sorted by name, in one
-    directory scan. Strings, not Path objects: sorting and joining 10^5 Paths costs more than reading their index."""
-    if not store.records_dir.is_dir():
-        return {}
-    stamps = []
-    for e in os.scandir(store.records_dir):
-        name = e.name
-        if name.endswith(".json") and not name.startswith("."):
-            try:
-                st = e.stat()
-            except FileNotFoundError:  # removed between listing and reading
-                continue
-            if stat.S_ISREG(st.st_mode):
-                stamps.append((name, stat_stamp(st)))
-    stamps.sort()  # names are unique: the stamps are never compared
-    return dict(stamps)
+    directory scan (noisebench.store.scan)."""
+    return scan(str(store.records_dir))
 
 
 def _parse_many(folder: str, names: list[str], predictions: bool) -> list[tuple[str, dict | None, str | None]]:
@@ -168,10 +156,14 @@ def _load_records(root: str | os.PathLike, *, predictions: bool,
                   use_cache: bool) -> tuple[list[dict], list[tuple[Path, str]]]:
     store = ResultsStore(root)
     cache_path = store.root / CACHE_NAME
-    indexed = unit_index(store) if use_cache and not predictions else {}
-    cached = _read_cache(cache_path) if use_cache and not predictions else {}
     folder = str(store.records_dir)
-    stamps = record_stamps(store)
+    indexing = use_cache and not predictions
+    # The record files' stamps and the unit indexes take about as long each (~1 s per 10^5 records): the scan runs
+    # in a helper process while this one reads the indexes, when they are many.
+    stamping = Scan(folder, background=indexing and _many_units(store))
+    indexed = unit_index(store) if indexing else {}
+    cached = _read_cache(cache_path) if indexing else {}
+    stamps = stamping.result()
     # One pass in file-name order: a unit index entry whose stamp matches gives the summary at once; the rest is
     # taken from the cache or parsed (below), into the places kept for them.
     slots: list[dict | None] = []
@@ -204,6 +196,17 @@ def _load_records(root: str | os.PathLike, *, predictions: bool,
         except OSError:
             pass  # a read-only results directory still reports, only without the cache
     return good, bad
+
+
+SCAN_IN_PARALLEL_FROM = 100  # unit indexes (~2,000 records): below, a helper process costs more than it saves
+
+
+def _many_units(store: ResultsStore) -> bool:
+    try:
+        with os.scandir(store.units_dir) as entries:
+            return next(itertools.islice(entries, SCAN_IN_PARALLEL_FROM - 1, None), None) is not None
+    except OSError:
+        return False
 
 
 def unit_index(store: ResultsStore) -> dict[str, tuple[dict, list]]:
