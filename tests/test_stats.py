@@ -38,6 +38,31 @@ def test_t_quantile_without_scipy_matches_scipy():
     assert stats.t_quantile(0.95, 2.5) == pytest.approx(float(special.stdtrit(2.5, 0.975)), rel=1e-13)  # scipy
 
 
+def test_many_t_intervals_at_once_match_scipy_row_by_row():
+    """`t_intervals` (what a report uses for its ~10^5 estimates, rows of one length computed as one array) against
+    scipy for each row: rows of different lengths in one call, a single value (no interval), constant rows (sd
+    exactly 0, also for values equal only up to rounding), and the point exactly rounded (math.fsum)."""
+    rng = np.random.default_rng(7)
+    rows = [list(rng.uniform(0.2, 0.95, size=n)) for n in rng.integers(2, 8, size=300)]
+    rows += [[0.5], [0.7, 0.7, 0.7], [0.3 - 0.1, 0.4 - 0.2, 0.2], [1.0, 0.0]]
+    order = rng.permutation(len(rows))  # lengths interleaved
+    rows = [rows[i] for i in order]
+    for row, (point, low, high, sd) in zip(rows, stats.t_intervals(rows, 0.9), strict=True):
+        assert point == math.fsum(row) / len(row)
+        if len(row) == 1:
+            assert (low, high, sd) == (None, None, None)
+        elif max(row) - min(row) < 1e-12:
+            assert sd == 0.0 and low == high == point
+        else:
+            assert sd == pytest.approx(float(np.std(row, ddof=1)), rel=1e-13)
+            lo, hi = ss.t.interval(0.9, len(row) - 1, loc=np.mean(row), scale=ss.sem(row))
+            assert (low, high) == (pytest.approx(lo, abs=TOL), pytest.approx(hi, abs=TOL))
+    with pytest.raises(ValueError, match="NaN"):
+        stats.t_intervals([[0.1, 0.2], [0.3, math.nan]])
+    with pytest.raises(ValueError, match="empty"):
+        stats.t_intervals([[0.1], []])
+
+
 @pytest.mark.parametrize("level", [0.8, 0.9, 0.99])
 def test_t_interval_other_levels(level):
     values = [0.5, 0.61, 0.58, 0.7]

@@ -20,6 +20,7 @@ every other cell's lower bound (non-overlapping intervals). Ties, a single compe
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -276,17 +277,31 @@ class _Estimator:
         self.keyed = settings.ci != "t"
         # t intervals depend on the values alone: one arm's clean values recur in each of its ~20 cells
         self._t_means: dict[tuple, stats.Estimate] | None = {} if self.seed_method == "t" else None
+        # t estimates are made empty and computed together by `finish` (stats.t_intervals): ~10^5 per report
+        self._pending: list[tuple[stats.Estimate, list]] = []
 
     def _rng(self, key: str):
         return stats.bootstrap_rng(key, self.s.bootstrap_seed) if self.seed_method == "bootstrap" else None
 
     def mean(self, values, key: str) -> stats.Estimate:
+        """`stats.mean_ci` of `values` by the report's seed method. A t estimate is filled in by `finish`: until
+        then it holds no numbers, so `build` calls `finish` before anything reads them."""
         if self._t_means is not None and type(values) is list:
             memo = tuple(values)
             if (hit := self._t_means.get(memo)) is None:
-                hit = self._t_means[memo] = stats.mean_ci(values, self.s.level, "t")
+                if not values:
+                    raise ValueError("values is empty: no estimate")
+                hit = self._t_means[memo] = stats.Estimate(math.nan, None, None, self.s.level, "t", len(values))
+                self._pending.append((hit, values))
             return hit
         return stats.mean_ci(values, self.s.level, self.seed_method, self._rng(key), self.s.resamples)
+
+    def finish(self) -> None:
+        """Compute every t estimate made so far, all at once."""
+        pending, self._pending = self._pending, []
+        computed = stats.t_intervals([values for _, values in pending], self.s.level)
+        for (e, _), (point, low, high, sd) in zip(pending, computed, strict=True):
+            e.point, e.low, e.high, e.sd = point, low, high, sd
 
     def drop(self, diffs: list[float], key: str) -> stats.Estimate:
         """`stats.paired_drop` of clean and noisy, given their per-seed differences clean - noisy (the same
@@ -513,6 +528,7 @@ def build(records: list[dict], settings: Settings, filters: dict[str, list[str]]
             realized[(ds, noise)] = est.mean(fractions, key) if fractions else None
             if isinstance(noise.rate, tuple):
                 realized_steps[(ds, noise)] = _step_levels(ok_records, len(noise.rate), est, key)
+    est.finish()  # every t estimate above gets its numbers
     _mark_most_robust(rows, noises, cells)
     sizes: dict[str, int] = {}  # dataset → n of its last record that has one
     seen: set[int] = set()  # records of one unit share their dataset section: look at each once

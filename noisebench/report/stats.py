@@ -235,12 +235,12 @@ def mean_ci(
     n = len(xs)
     if n == 0:
         raise ValueError("values is empty: no estimate")
+    if method == "t":
+        point, low, high, sd = t_intervals([xs], level)[0]
+        return Estimate(point, low, high, level, method, n, sd)
     point, sd = _mean_sd(xs)
     if sd is None:
         return Estimate(point, None, None, level, method, n, None)
-    if method == "t":
-        half = t_quantile(level, n - 1) * sd / math.sqrt(n)
-        return Estimate(point, point - half, point + half, level, method, n, sd)
     if rng is None:
         raise ValueError("the bootstrap needs an explicit rng (np.random.Generator); see bootstrap_rng()")
     if resamples < 1:
@@ -249,6 +249,41 @@ def mean_ci(
     means = np.asarray(xs)[idx].mean(axis=1)  # [resamples]
     low, high = np.quantile(means, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
     return Estimate(point, float(low), float(high), level, method, n, sd)
+
+
+def t_intervals(rows: Sequence[Sequence[float]], level: float = 0.95) -> list[tuple[float, float | None,
+                                                                                   float | None, float | None]]:
+    """Student's t interval of the mean of each row (one row per estimate: its per-seed values): (point, low, high,
+    sd), with low, high and sd None for a single value. The computation behind `mean_ci(..., "t")`, for many rows
+    at once: a report has ~10^5 of them, and rows of one length are computed together as one [rows, n] array.
+
+    point is exactly rounded (math.fsum), as every mean here; sd (n - 1 in the denominator, exactly 0 for values
+    that differ only by rounding: see `_mean_sd`) sums its squared deviations in numpy, within a few units in the
+    last place of the exactly rounded sum. Rows must be non-empty and finite (ValueError otherwise).
+    """
+    _check_level(level)
+    out: list = [None] * len(rows)
+    by_length: dict[int, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_length.setdefault(len(row), []).append(i)
+    for n, idx in by_length.items():
+        if n == 0:
+            raise ValueError("values is empty: no estimate")
+        x = np.array([rows[i] for i in idx], dtype=float)  # [len(idx), n]
+        if not np.isfinite(x).all():
+            raise ValueError("values contains NaN or infinite values")
+        points = [math.fsum(rows[i]) / n for i in idx]
+        if n == 1:
+            for i, p in zip(idx, points, strict=True):
+                out[i] = (p, None, None, None)
+            continue
+        low, high = x.min(axis=1), x.max(axis=1)
+        sd = np.sqrt(((x - np.array(points)[:, None]) ** 2).sum(axis=1) / (n - 1))
+        sd[high - low <= CONSTANT_SPREAD * np.maximum(1.0, np.maximum(-low, high))] = 0.0  # as in _mean_sd
+        half = t_quantile(level, n - 1) * sd / math.sqrt(n)
+        for i, p, s, h in zip(idx, points, sd.tolist(), half.tolist(), strict=True):
+            out[i] = (p, p - h, p + h, s)
+    return out
 
 
 def paired_drop(
