@@ -385,8 +385,9 @@ _VERSION_VALUES = [1, 2, 1.0, True, "1", None]
 def test_the_fast_version_check_never_passes_records_that_version_conflicts_refuses(seed):
     """`build` first checks the records' versions with a few comparisons per record (`_versions_agree`) and asks
     the exact `version_conflicts` only when that check does not pass. Over random mixes of versions that compare
-    equal but read differently (1, 1.0, True, "1"), missing blocks and different weights: whenever the fast check
-    passes, the exact one finds no conflict; and build refuses exactly when the exact one finds one."""
+    equal but read differently (1, 1.0, True, "1"), missing blocks, different weights and a second record of one
+    cell and seed: whenever the fast check passes, the exact one finds no conflict; and build refuses exactly when
+    the exact one finds one."""
     import random
 
     from noisebench.errors import UsageError
@@ -405,15 +406,19 @@ def test_the_fast_version_check_never_passes_records_that_version_conflicts_refu
                 if rng.random() < 0.8:  # mostly alike, so that the fast check often passes
                     rec["versions"] = {"noise": {} if noise == "clean" else {noise: 1}, "training": 1, "model": "w1"}
             records.append(rec)
+    if rng.random() < 0.3:  # the same cell and seed again, written by other code (another identity)
+        again = json.loads(json.dumps(rng.choice(records)))
+        again["versions"] = {"noise": {}, "training": rng.choice([1, 2]), "model": rng.choice(["w1", "w2"])}
+        records.insert(rng.randrange(len(records) + 1), again)
     keys = aggregate.record_keys(records)
     exact = aggregate.version_conflicts(records, keys)
     clean, noisy = {}, {}
+    collided = False
     for rec, (arm, noise) in zip(records, keys, strict=True):
-        if noise is None:
-            clean.setdefault(arm, {})[rec["seed"]] = rec
-        else:
-            noisy.setdefault(arm, {}).setdefault(noise, {})[rec["seed"]] = rec
-    if aggregate._versions_agree(clean, noisy):
+        by_seed = clean.setdefault(arm, {}) if noise is None else noisy.setdefault(arm, {}).setdefault(noise, {})
+        collided = collided or rec["seed"] in by_seed
+        by_seed[rec["seed"]] = rec
+    if not collided and aggregate._versions_agree(clean, noisy):
         assert exact == []
     if exact:
         with pytest.raises(UsageError, match="cannot pool results computed by different code versions"):
@@ -441,3 +446,26 @@ def test_training_versions_that_compare_equal_but_read_differently_are_not_poole
     else:
         with pytest.raises(UsageError, match=f"training v1, weights w .2 records. vs training v{second}"):
             aggregate.build(records, aggregate.Settings())
+
+
+@pytest.mark.parametrize("order", ["old first", "new first", "interleaved"])
+def test_every_seed_written_by_two_noise_versions_is_refused_in_any_order(order):
+    """Each seed's noisy cell stored twice, by noise version 1 and by version 2 (two identities): a report would
+    keep one record per seed, so the check must look at every record, whatever their order."""
+    from noisebench.errors import UsageError
+    from noisebench.report import aggregate
+
+    def make(seed, version):
+        rec = syn.make_record("bert-tiny", seed, "char-swap", 0.1, 0.7, realized=0.1)
+        rec["versions"] = {"noise": {"char-swap": version}, "training": 1, "model": "w"}
+        return rec
+
+    clean = []
+    for s in (1, 2):
+        rec = syn.make_record("bert-tiny", s, "clean", 0.0, 0.8)
+        rec["versions"] = {"noise": {}, "training": 1, "model": "w"}
+        clean.append(rec)
+    old, new = [make(s, 1) for s in (1, 2)], [make(s, 2) for s in (1, 2)]
+    noisy = {"old first": old + new, "new first": new + old, "interleaved": [old[0], new[0], new[1], old[1]]}[order]
+    with pytest.raises(UsageError, match=r"char-swap v1 \(2 records\) vs char-swap v2 \(2 records\)"):
+        aggregate.build(clean + noisy, aggregate.Settings())

@@ -57,6 +57,8 @@ def test_many_t_intervals_at_once_match_scipy_row_by_row():
             assert sd == pytest.approx(float(np.std(row, ddof=1)), rel=1e-13)
             lo, hi = ss.t.interval(0.9, len(row) - 1, loc=np.mean(row), scale=ss.sem(row))
             assert (low, high) == (pytest.approx(lo, abs=TOL), pytest.approx(hi, abs=TOL))
+    shuffled = [list(rng.permutation(row)) for row in rows]  # the same values in another order: the same estimate
+    assert stats.t_intervals(shuffled, 0.9) == stats.t_intervals(rows, 0.9)
     with pytest.raises(ValueError, match="NaN"):
         stats.t_intervals([[0.1, 0.2], [0.3, math.nan]])
     with pytest.raises(ValueError, match="empty"):

@@ -435,12 +435,13 @@ def _versions_agree(clean: dict, noisy: dict) -> bool:
 
 
 
-def _refuse_mixed_versions(records: list[dict], keys: list[tuple[ArmKey, NoiseKey | None]], clean: dict,
-                           noisy: dict) -> None:
-    """UsageError naming the conflicts (`version_conflicts`) when records to be pooled come from different code."""
-    if _versions_agree(clean, noisy):
+def _refuse_mixed_versions(records: list[dict], clean: dict, noisy: dict, collided: bool) -> None:
+    """UsageError naming the conflicts (`version_conflicts`) when records to be pooled come from different code.
+    `clean` and `noisy` are build's grouping; `collided`: whether some cell and seed had two records (one of them
+    is then not in the grouping, so the fast check would not see it)."""
+    if not collided and _versions_agree(clean, noisy):
         return
-    conflicts = version_conflicts(records, keys)
+    conflicts = version_conflicts(records, record_keys(records))
     if conflicts:
         more = f"; and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
         raise UsageError("cannot pool results computed by different code versions: " + "; ".join(conflicts[:3])
@@ -453,36 +454,30 @@ def build(records: list[dict], settings: Settings, filters: dict[str, list[str]]
     """Aggregate already-filtered, validated records into a Report (see the module docstring for the rules).
     Records computed by different code versions are never pooled: a UsageError names them (`version_conflicts`)."""
     est = _Estimator(settings)
-    keyed = record_keys(records)
     clean: dict[ArmKey, dict[int, dict]] = defaultdict(dict)  # arm key → seed → clean record
     noisy: dict[ArmKey, dict[NoiseKey, dict[int, dict]]] = defaultdict(lambda: defaultdict(dict))  # arm → noise → seed
     # Models in the order the run named them (the run writes a model's records before the next model's, so the
     # first record of each arm gives that order); records written at the same time fall back to the names.
     first: dict[ArmKey, str] = {}
-    # One unit's records come one after the other under one arm-key object (record_keys): the arm's dict and its
-    # earliest time are looked up again only when the arm changes.
-    last: ArmKey | None = None
-    arm_noisy: dict[NoiseKey, dict[int, dict]] | None = None
-    earliest = ""
-    for rec, (arm_key, noise_key) in zip(records, keyed, strict=True):
+    # Arm keys are memoised as in `record_keys` (one pass over the records does both).
+    arms_seen: dict[tuple[int, int, int], ArmKey] = {}
+    collided = False
+    for rec in records:
+        shared = (id(rec["model"]), id(rec["training"]), id(rec["dataset"]))
+        arm_key = arms_seen.get(shared)
+        if arm_key is None:
+            arm_key = arms_seen[shared] = arm_of(rec)
         created = rec.get("created")
         if not (type(created) is str and created):
             created = created_of(rec)
-        if arm_key is not last:
-            if last is not None:
-                first[last] = earliest
-            last, arm_noisy, earliest = arm_key, None, first.get(arm_key, created)
-        if created < earliest:
-            earliest = created
-        if noise_key is None:
-            clean[arm_key][rec["seed"]] = rec
-        else:
-            if arm_noisy is None:
-                arm_noisy = noisy[arm_key]
-            arm_noisy[noise_key][rec["seed"]] = rec
-    if last is not None:
-        first[last] = earliest
-    _refuse_mixed_versions(records, keyed, clean, noisy)
+        earliest = first.get(arm_key)
+        if earliest is None or created < earliest:
+            first[arm_key] = created
+        by_seed = clean[arm_key] if rec["noise"]["name"] == CLEAN else noisy[arm_key][noise_of(rec)]
+        # Two records of one cell and seed differ in their versions (the rest of their identity is the same)
+        collided = collided or rec["seed"] in by_seed
+        by_seed[rec["seed"]] = rec
+    _refuse_mixed_versions(records, clean, noisy, collided)
     arm_keys = sorted(set(clean) | set(noisy), key=lambda k: (k[0], first.get(k, ""), k))
     arm_label = _labels(arm_keys, lambda k: k[0], lambda k: f"{k[1]} ({k[2]})")
     arms = {k: Arm(k[0], k[1], k[2], k[3], label=arm_label[k]) for k in arm_keys}

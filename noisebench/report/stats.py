@@ -258,8 +258,9 @@ def t_intervals(rows: Sequence[Sequence[float]], level: float = 0.95) -> list[tu
     at once: a report has ~10^5 of them, and rows of one length are computed together as one [rows, n] array.
 
     point is exactly rounded (math.fsum), as every mean here; sd (n - 1 in the denominator, exactly 0 for values
-    that differ only by rounding: see `_mean_sd`) sums its squared deviations in numpy, within a few units in the
-    last place of the exactly rounded sum. Rows must be non-empty and finite (ValueError otherwise).
+    that differ only by rounding: see `_mean_sd`) sums its squared deviations in numpy, in ascending order of the
+    values, within a few units in the last place of the exactly rounded sum. Neither depends on the order of a
+    row's values. Rows must be non-empty and finite (ValueError otherwise).
     """
     _check_level(level)
     out: list = [None] * len(rows)
@@ -272,6 +273,7 @@ def t_intervals(rows: Sequence[Sequence[float]], level: float = 0.95) -> list[tu
         x = np.array([rows[i] for i in idx], dtype=float)  # [len(idx), n]
         if not np.isfinite(x).all():
             raise ValueError("values contains NaN or infinite values")
+        x.sort(axis=1)  # each row summed in one order: the estimate depends on the values, never on their order
         points = [math.fsum(rows[i]) / n for i in idx]
         if n == 1:
             for i, p in zip(idx, points, strict=True):
