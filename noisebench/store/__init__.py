@@ -4,6 +4,7 @@
     records.py      the record schema (what one evaluation cell holds, its identity and id)
     lease.py        who works on a unit now: O_EXCL lease files with a heartbeat (no flock: shared filesystems)
     provenance.py   package versions, git commit, device, host, time of a record
+    scan.py         the record files' stat stamps in one directory scan (run in a helper process by a report)
 
 Nothing here imports a workflow (training, studies, reports).
 """
