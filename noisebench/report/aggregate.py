@@ -434,7 +434,6 @@ def _versions_agree(clean: dict, noisy: dict) -> bool:
     return True
 
 
-
 def _refuse_mixed_versions(records: list[dict], clean: dict, noisy: dict, collided: bool) -> None:
     """UsageError naming the conflicts (`version_conflicts`) when records to be pooled come from different code.
     `clean` and `noisy` are build's grouping; `collided`: whether some cell and seed had two records (one of them
