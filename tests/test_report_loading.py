@@ -10,6 +10,7 @@ import synthetic_results as syn
 from noisebench.report.loading import CACHE_NAME, load_records
 from noisebench.store import ResultsStore
 from noisebench.store.records import CorruptRecord
+from noisebench.store.scan import scan
 
 
 def _without_predictions(recs):
@@ -94,7 +95,7 @@ def test_parallel_parsing_gives_the_same_result(results, monkeypatch):
     monkeypatch.setattr(loading, "_parse_many", lambda f, n, p: shares.append(len(n)) or real(f, n, p))
     assert load_records(results, use_cache=False) == serial
     # This process parsed only its share; the worker parsed the rest (a serial fallback would parse them all here).
-    total = len(loading.record_stamps(loading.ResultsStore(results)))
+    total = len(scan(str(results / "records")))
     assert shares == [(total + 1) // 2]
     assert serial[1][0][0] == broken and "not a JSON object" in serial[1][0][1]
 

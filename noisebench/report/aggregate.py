@@ -434,13 +434,14 @@ def _versions_agree(clean: dict, noisy: dict) -> bool:
     return True
 
 
-def _refuse_mixed_versions(records: list[dict], clean: dict, noisy: dict, collided: bool) -> None:
+def _refuse_mixed_versions(records: list[dict], keys: list[tuple[ArmKey, NoiseKey | None]], clean: dict,
+                           noisy: dict, collided: bool) -> None:
     """UsageError naming the conflicts (`version_conflicts`) when records to be pooled come from different code.
-    `clean` and `noisy` are build's grouping; `collided`: whether some cell and seed had two records (one of them
+    `keys`: the records' `record_keys`; `clean` and `noisy` are build's grouping; `collided`: whether some cell and seed had two records (one of them
     is then not in the grouping, so the fast check would not see it)."""
     if not collided and _versions_agree(clean, noisy):
         return
-    conflicts = version_conflicts(records, record_keys(records))
+    conflicts = version_conflicts(records, keys)
     if conflicts:
         more = f"; and {len(conflicts) - 3} more" if len(conflicts) > 3 else ""
         raise UsageError("cannot pool results computed by different code versions: " + "; ".join(conflicts[:3])
@@ -458,25 +459,20 @@ def build(records: list[dict], settings: Settings, filters: dict[str, list[str]]
     # Models in the order the run named them (the run writes a model's records before the next model's, so the
     # first record of each arm gives that order); records written at the same time fall back to the names.
     first: dict[ArmKey, str] = {}
-    # Arm keys are memoised as in `record_keys` (one pass over the records does both).
-    arms_seen: dict[tuple[int, int, int], ArmKey] = {}
+    keyed = record_keys(records)
     collided = False
-    for rec in records:
-        shared = (id(rec["model"]), id(rec["training"]), id(rec["dataset"]))
-        arm_key = arms_seen.get(shared)
-        if arm_key is None:
-            arm_key = arms_seen[shared] = arm_of(rec)
+    for rec, (arm_key, noise_key) in zip(records, keyed, strict=True):
         created = rec.get("created")
         if not (type(created) is str and created):
             created = created_of(rec)
         earliest = first.get(arm_key)
         if earliest is None or created < earliest:
             first[arm_key] = created
-        by_seed = clean[arm_key] if rec["noise"]["name"] == CLEAN else noisy[arm_key][noise_of(rec)]
+        by_seed = clean[arm_key] if noise_key is None else noisy[arm_key][noise_key]
         # Two records of one cell and seed differ in their versions (the rest of their identity is the same)
         collided = collided or rec["seed"] in by_seed
         by_seed[rec["seed"]] = rec
-    _refuse_mixed_versions(records, clean, noisy, collided)
+    _refuse_mixed_versions(records, keyed, clean, noisy, collided)
     arm_keys = sorted(set(clean) | set(noisy), key=lambda k: (k[0], first.get(k, ""), k))
     arm_label = _labels(arm_keys, lambda k: k[0], lambda k: f"{k[1]} ({k[2]})")
     arms = {k: Arm(k[0], k[1], k[2], k[3], label=arm_label[k]) for k in arm_keys}

@@ -31,7 +31,7 @@ import orjson
 
 from noisebench import __version__
 from noisebench.store import ResultsStore, atomic_write_text, records
-from noisebench.store.scan import Scan, scan
+from noisebench.store.scan import Scan
 
 CACHE_NAME = ".report-cache.json"
 CACHE_VERSION = f"noisebench {__version__} / {records.SCHEMA} / summary {records.SUMMARY_VERSION}"
@@ -54,12 +54,6 @@ def _parse(path: Path) -> dict:
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise records.CorruptRecord(f"corrupt result record {path}: not valid JSON ({e})") from None
     return records.validate(data, where=str(path))
-
-
-def record_stamps(store: ResultsStore) -> dict[str, list[int]]:
-    """{name: stat stamp} of the same files as `store.paths()` (records/*.json, no dot-files), sorted by name, in one
-    directory scan (noisebench.store.scan)."""
-    return scan(str(store.records_dir))
 
 
 def _parse_many(folder: str, names: list[str], predictions: bool) -> list[tuple[str, dict | None, str | None]]:

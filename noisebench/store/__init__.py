@@ -15,9 +15,9 @@ from noisebench.store.results import (
     atomic_write_text,
     fsync_dir,
     open_store,
-    stat_stamp,
     sweep_temporaries,
 )
+from noisebench.store.scan import stat_stamp
 
 __all__ = ["ResultsStore", "atomic_write_bytes", "atomic_write_text", "fsync_dir", "open_store", "stat_stamp",
            "sweep_temporaries"]

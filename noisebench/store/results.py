@@ -35,6 +35,7 @@ from typing import Any
 
 from noisebench.errors import UsageError
 from noisebench.store import records
+from noisebench.store.scan import stat_stamp
 
 _ABSENT = object()
 STALE_TEMPORARY_SECONDS = 6 * 3600  # a temporary file from another host this old has no live writer
@@ -313,12 +314,6 @@ class ResultsStore:
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise records.CorruptRecord(f"corrupt result record {path}: not valid JSON ({e})") from None
         return records.validate(data, where=str(path))
-
-
-def stat_stamp(st: os.stat_result) -> list[int]:
-    """What identifies one version of a file: size, modification time (ns), inode (an atomic replace makes a new
-    inode, so a rewritten record never matches the stamp of the file it replaced)."""
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
 def open_store(root: str | os.PathLike, *, must_exist: bool = False) -> ResultsStore:

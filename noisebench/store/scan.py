@@ -18,6 +18,13 @@ import sys
 Stamps = dict[str, list[int]]  # file name → [size, mtime_ns, inode], sorted by name
 
 
+def stat_stamp(st: os.stat_result) -> list[int]:
+    """What identifies one version of a file: size, modification time (ns), inode (an atomic replace makes a new
+    inode, so a rewritten record never matches the stamp of the file it replaced). Unit indexes store it per record
+    (ResultsStore.mark_complete); a report compares it with `scan`'s."""
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
 def scan(folder: str) -> Stamps:
     """The stamps of the regular files `folder/*.json` (no dot-files: temporaries), sorted by name; {} when the
     folder does not exist. A file removed while scanning is left out."""
@@ -33,7 +40,7 @@ def scan(folder: str) -> Stamps:
         except FileNotFoundError:
             continue
         if stat.S_ISREG(st.st_mode):
-            out[name] = [st.st_size, st.st_mtime_ns, st.st_ino]
+            out[name] = stat_stamp(st)
     return out
 
 
