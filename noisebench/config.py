@@ -411,8 +411,10 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
 
     noise_names = _parse_noises(noise, errors)
     noise_options = _parse_options(options, noise_names, errors)
+    unparsed = len(errors)
     rates = _parse_rates(rate, errors)
-    _check_arity(noise_names, rates, errors)
+    if len(errors) == unparsed:  # a rate that did not parse says so; its shape is not compared with the noises'
+        _check_arity(noise_names, rates, errors)
     seed_values = _parse_seeds(seeds, errors)
 
     names = _unique(split_list(model)) if model is not None else list(OFFLINE_DEFAULT)

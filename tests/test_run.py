@@ -216,6 +216,18 @@ def test_bad_options_exit_2_and_write_nothing(case, expect, data, tmp_path, caps
     assert not results.exists()
 
 
+@pytest.mark.parametrize("rates", ["abc", "0.1,abc", "1+x"])
+def test_a_rate_that_is_not_a_number_is_the_one_problem_reported(rates, data, tmp_path, capsys):
+    """Rates that do not parse are reported as such, not also as rates of the wrong shape for every noise."""
+    results = tmp_path / "results"
+    assert run_cli(["run", "--dataset", str(data), "--id-col", "id", "--results-dir", str(results), "--quiet",
+                    "--model", "bert-tiny", "--rate", rates]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not a number" in err and "plain rate" not in err and "composes" not in err
+    assert "problems" not in err  # one problem: the message has no count
+    assert not results.exists()
+
+
 @pytest.mark.parametrize("name, content, expect", [
     ("nolabel.tsv", b"id\ttext\nr1\thello\n", "label"),
     ("latin1.tsv", "id\ttext\tlabel\nr1\tcaf\xe9\tpos\n".encode("latin-1"), "UTF-8"),
