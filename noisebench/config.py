@@ -411,9 +411,9 @@ def build_run_config(*, model: str | None = None, dataset: str | None = None, no
 
     noise_names = _parse_noises(noise, errors)
     noise_options = _parse_options(options, noise_names, errors)
-    unparsed = len(errors)
+    problems_before_rates = len(errors)
     rates = _parse_rates(rate, errors)
-    if len(errors) == unparsed:  # a rate that did not parse says so; its shape is not compared with the noises'
+    if len(errors) == problems_before_rates:  # a rate that did not parse is the problem, not its shape
         _check_arity(noise_names, rates, errors)
     seed_values = _parse_seeds(seeds, errors)
 
